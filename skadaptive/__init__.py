@@ -1,0 +1,24 @@
+"""skadaptive: learn, per example, when to stop computing.
+
+Scikit-learn estimators for Bolukbasi, Wang, Dekel and Saligrama, "Adaptive
+Neural Networks for Efficient Inference" (ICML 2017):
+
+- :class:`EarlyExitClassifier`: one model with several exits;
+- :class:`NetworkSelectionClassifier`: a ladder of models of rising cost;
+- :class:`RoutingPolicy`: the same policies learned from precomputed outputs.
+
+Baselines (confidence thresholds, the oracle) live in :mod:`skadaptive.baselines`.
+"""
+
+from ._early_exit import EarlyExitClassifier
+from ._network_selection import NetworkSelectionClassifier
+from ._policy import RoutingPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EarlyExitClassifier",
+    "NetworkSelectionClassifier",
+    "RoutingPolicy",
+    "__version__",
+]

@@ -1,0 +1,328 @@
+"""Shared machinery of the two estimators.
+
+``fit`` = out-of-fold stage outputs (cross-fitting, or frozen stages used as they
+are) -> costs -> :class:`~skadaptive.RoutingPolicy` (the paper's reduction).
+``predict`` = the routing engine over the fitted stages with that same policy.
+"""
+
+import logging
+import numbers
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    column_or_1d,
+    has_fit_parameter,
+    validate_data,
+)
+
+from . import _compat
+from ._policy import FEATURE_KINDS, RoutingPolicy
+from ._routing import route
+from ._stages import collect_outputs, measure_costs, unfrozen
+from ._validation import check_cost_weight, check_costs, sample_weight_param
+
+logger = logging.getLogger("skadaptive")
+
+COMMON_CONSTRAINTS = {
+    "costs": ["array-like", StrOptions({"time"}), None],
+    "cost_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    "policy_estimator": [HasMethods(["fit", "predict"]), None],
+    "features": [StrOptions(set(FEATURE_KINDS)), callable],
+    "loss": [StrOptions({"zero_one", "top_k"}), callable],
+    "top_k": [Interval(numbers.Integral, 1, None, closed="left")],
+    "cv": ["cv_object"],
+    "n_jobs": [numbers.Integral, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+N_TIMING_ROWS = 512
+
+
+def _fit_stage(estimator, X, y, sample_weight, rows):
+    """Fit a clone of one stage on ``rows`` (None: all rows); frozen stages as they are."""
+    estimator = clone(estimator)
+    if isinstance(estimator, FrozenEstimator):
+        return estimator
+    if rows is not None:
+        X, y = _compat.safe_rows(X, rows), y[rows]
+        sample_weight = None if sample_weight is None else sample_weight[rows]
+    if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
+        return estimator.fit(X, y, sample_weight=sample_weight)
+    return estimator.fit(X, y)
+
+
+def _fold_outputs(make_model, templates, X, y, sample_weight, train, test, classes):
+    fitted = [_fit_stage(t, X, y, sample_weight, train) for t in templates]
+    X_test = _compat.safe_rows(X, test)
+    return collect_outputs(make_model(fitted, classes), X_test, len(test), classes)
+
+
+class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the adaptive classifiers; not for direct use.
+
+    Subclasses define ``_stage_templates()`` (the unfitted stage estimators),
+    ``_make_stage_model(fitted, classes)`` (the multi-exit view of the fitted
+    stages), ``_store_fitted_stages(fitted)`` (their public attributes),
+    ``_n_stages_hint()`` and ``_topology``.
+    """
+
+    _topology = "chain"
+
+    # -- fitting ---------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit the stages (cross-fitted) and learn the routing policies.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows.  With frozen (prefit) stages, pass rows that the stages
+            were *not* trained on: the policies learn from the stages' outputs here.
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights every row in the policies' binary problems, and in the stages'
+            fit where they accept ``sample_weight``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        check_cost_weight(self.cost_weight)
+        templates = self._stage_templates()
+        n_stages = self._n_stages_hint()
+        if self.costs is not None and not isinstance(self.costs, str) and n_stages is not None:
+            check_costs(self.costs, n_stages)
+        if self.policy_estimator is not None:
+            sample_weight_param(self.policy_estimator)
+        X, y = validate_data(self, X, y, skip_check_array=True)
+        check_classification_targets(y)
+        y = column_or_1d(y, warn=True)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        classes = self._resolve_classes(y, templates)
+        n_samples = _num_samples(X)
+
+        if all(isinstance(t, FrozenEstimator) for t in templates):
+            fitted = [clone(t) for t in templates]
+            self.stage_model_ = self._make_stage_model(fitted, classes)
+            logger.info("All stages are frozen: computing their outputs on %d rows.", n_samples)
+            outputs = collect_outputs(self.stage_model_, X, n_samples, classes)
+        else:
+            outputs, fitted = self._cross_fit(templates, X, y, sample_weight, classes)
+            self.stage_model_ = self._make_stage_model(fitted, classes)
+        self._check_stage_classes(fitted, classes)
+        self._store_fitted_stages(fitted)
+
+        self.classes_ = classes
+        self.costs_ = self._resolve_costs(X, n_samples)
+        self.normalized_costs_ = self.costs_ / self.costs_.sum()
+        self.policy_ = RoutingPolicy(
+            costs=self.costs_,
+            cost_weight=self.cost_weight,
+            topology=self._topology,
+            policy_estimator=self.policy_estimator,
+            features=self.features,
+            loss=self.loss,
+            top_k=self.top_k,
+            classes=classes,
+        )
+        uses_X = callable(self.features) or self.features == "proba+X"
+        self.policy_.fit(outputs, y, X=X if uses_X else None, sample_weight=sample_weight)
+        self.n_stages_ = outputs.shape[1]
+        self.oof_outputs_ = outputs
+        return self
+
+    def _cross_fit(self, templates, X, y, sample_weight, classes):
+        cv = self.cv
+        if cv is None or isinstance(cv, numbers.Integral):
+            n_splits = 5 if cv is None else cv
+            cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+        cv = check_cv(cv, y, classifier=True)
+        splits = list(cv.split(X, y))
+        logger.info("Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits))
+        make_model = self._make_stage_model
+        parallel = Parallel(n_jobs=self.n_jobs, verbose=max(0, int(self.verbose) - 1))
+        jobs = [
+            delayed(_fold_outputs)(make_model, templates, X, y, sample_weight, train, test, classes)
+            for train, test in splits
+        ]
+        jobs += [delayed(_fit_stage)(t, X, y, sample_weight, None) for t in templates]
+        results = parallel(jobs)
+        n_samples = _num_samples(X)
+        fold_outputs = results[: len(splits)]
+        outputs = np.zeros((n_samples,) + fold_outputs[0].shape[1:])
+        covered = np.zeros(n_samples, dtype=bool)
+        for (_, test), out in zip(splits, fold_outputs):
+            outputs[test] = out
+            covered[test] = True
+        if not covered.all():
+            raise ValueError("cv must put every row in a test fold once (a partition, as KFold).")
+        return outputs, results[len(splits) :]
+
+    def _resolve_classes(self, y, templates):
+        classes = np.unique(y)
+        frozen = [unfrozen(t) for t in templates if isinstance(t, FrozenEstimator)]
+        if frozen:
+            for t in frozen:
+                check_is_fitted(t)  # a clear NotFittedError for an unfitted frozen stage
+            frozen_classes = np.asarray(frozen[0].classes_)
+            for t in frozen[1:]:
+                if not np.array_equal(np.asarray(t.classes_), frozen_classes):
+                    raise ValueError(
+                        f"The frozen stages disagree on classes: {frozen_classes.tolist()} and "
+                        f"{np.asarray(t.classes_).tolist()}."
+                    )
+            if not np.isin(classes, frozen_classes).all():
+                raise ValueError(
+                    f"y has classes {np.setdiff1d(classes, frozen_classes).tolist()} that the "
+                    f"frozen stages do not predict (they know {frozen_classes.tolist()})."
+                )
+            classes = frozen_classes
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got only {classes.tolist()}."
+            )
+        return classes
+
+    def _check_stage_classes(self, fitted, classes):
+        for est in fitted:
+            est_classes = getattr(est, "classes_", None)
+            if est_classes is not None and not np.array_equal(np.asarray(est_classes), classes):
+                raise ValueError(
+                    f"The stages disagree on classes: {np.asarray(est_classes).tolist()} and "
+                    f"{classes.tolist()}."
+                )
+
+    def _resolve_costs(self, X, n_samples):
+        model = self.stage_model_
+        if self.costs is not None and not isinstance(self.costs, str):
+            return check_costs(self.costs, model.n_exits_)
+        if self.costs is None and getattr(model, "exit_costs_", None) is not None:
+            return check_costs(model.exit_costs_, model.n_exits_, name="exit_costs_")
+        rng = check_random_state(self.random_state)
+        rows = np.sort(rng.permutation(n_samples)[:N_TIMING_ROWS])
+        costs = measure_costs(model, _compat.safe_rows(X, rows), len(rows))
+        logger.info("Measured per-row stage costs (seconds): %s", costs)
+        return costs
+
+    # -- prediction ------------------------------------------------------------
+    def _route(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, skip_check_array=True)
+        model = self.stage_model_
+        state = model.init_exits(X)
+        policy_X = X if self.policy_._builder.uses_X else None
+        result = route(
+            lambda k, rows: model.predict_exit_proba(state, k, rows),
+            _num_samples(X),
+            self.n_stages_,
+            self.policy_,
+            policy_X,
+        )
+        result.cost = result.path @ self.costs_
+        return result
+
+    def route(self, X):
+        """Route ``X`` once and return everything about it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        result : Bunch
+            ``proba`` (as :meth:`predict_proba`), ``stage`` (as :meth:`apply`),
+            ``path`` (as :meth:`decision_path`) and ``cost`` (as
+            :meth:`predict_cost`).
+        """
+        return self._route(X)
+
+    def predict_proba(self, X):
+        """Class probabilities of the stage that answers each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._route(X).proba
+
+    def predict(self, X):
+        """Class labels of the stage that answers each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def apply(self, X):
+        """Index of the stage whose answer is returned, per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        stage : ndarray of shape (n_samples,)
+        """
+        return self._route(X).stage
+
+    def decision_path(self, X):
+        """Which stages were evaluated for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        path : ndarray of shape (n_samples, n_stages), dtype bool
+        """
+        return self._route(X).path
+
+    def predict_cost(self, X):
+        """Cost of predicting each row, in the units of ``costs_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        cost : ndarray of shape (n_samples,)
+            The sum of the costs of the stages the row's route evaluated.
+        """
+        return self._route(X).cost
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            stage_tags = [get_tags(t) for t in self._stage_templates()]
+        except (TypeError, ValueError):  # invalid stages: fit will say why
+            return tags
+        tags.input_tags.allow_nan = all(t.input_tags.allow_nan for t in stage_tags)
+        tags.input_tags.sparse = all(t.input_tags.sparse for t in stage_tags)
+        tags.input_tags.string = all(t.input_tags.string for t in stage_tags)
+        return tags
