@@ -94,7 +94,8 @@ class _RouterMixin:
         if outputs.ndim != 3:
             raise ValueError(
                 "stage_outputs must be an array of shape (n_samples, n_stages, n_classes) or a "
-                f"list of n_stages arrays of shape (n_samples, n_classes); got shape {outputs.shape}."
+                "list of n_stages arrays of shape (n_samples, n_classes); "
+                f"got shape {outputs.shape}."
             )
         if outputs.shape[1] < 2:
             raise ValueError(f"At least 2 stages are needed, got {outputs.shape[1]}.")
