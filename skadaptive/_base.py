@@ -106,7 +106,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             check_costs(self.costs, n_stages)
         if self.policy_estimator is not None:
             sample_weight_param(self.policy_estimator)
-        X, y = validate_data(self, X, y, skip_check_array=True)
+        X, y = self._validate_X(X, y, reset=True)
         check_classification_targets(y)
         y = column_or_1d(y, warn=True)
         if sample_weight is not None:
@@ -143,6 +143,27 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         self.n_stages_ = outputs.shape[1]
         self.oof_outputs_ = outputs
         return self
+
+    def _validate_X(self, X, y="no_validation", reset=True):
+        """Check X as far as every stage agrees; data frames pass through as they are.
+
+        Data frames keep their columns (a stage may be a Pipeline that selects
+        columns by name); anything else becomes an array or a CSR matrix, rejected
+        here when it holds NaN, infinity or sparse data that a stage cannot take.
+        """
+        if hasattr(X, "columns") and hasattr(X, "iloc"):
+            out = validate_data(self, X, y, reset=reset, skip_check_array=True)
+            return out
+        tags = get_tags(self)
+        return validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse=["csr"] if tags.input_tags.sparse else False,
+            dtype=None,
+            ensure_all_finite="allow-nan" if tags.input_tags.allow_nan else True,
+        )
 
     def _cross_fit(self, templates, X, y, sample_weight, classes):
         cv = self.cv
@@ -192,7 +213,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             classes = frozen_classes
         if len(classes) < 2:
             raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y; got only {classes.tolist()}."
+                f"{type(self).__name__} needs at least 2 classes in y; got 1 class: "
+                f"{classes.tolist()}."
             )
         return classes
 
@@ -220,7 +242,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     # -- prediction ------------------------------------------------------------
     def _route(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, skip_check_array=True)
+        X = self._validate_X(X, reset=False)
         model = self.stage_model_
         state = model.init_exits(X)
         policy_X = X if self.policy_._builder.uses_X else None
@@ -274,7 +296,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def apply(self, X):
         """Index of the stage whose answer is returned, per row.

@@ -135,7 +135,8 @@ class _RouterMixin:
 
     def predict(self, stage_outputs, X=None):
         """Class labels of the stage that answers each row."""
-        return self.classes_[self.predict_proba(stage_outputs, X).argmax(axis=1)]
+        proba = self.predict_proba(stage_outputs, X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def apply(self, stage_outputs, X=None):
         """Index of the stage whose answer is returned, per row."""

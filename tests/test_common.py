@@ -1,0 +1,53 @@
+"""scikit-learn's estimator checks on every estimator, with fixed costs."""
+
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
+
+# Checks that cannot hold for a cross-fitted meta-estimator, with the reason.
+EXPECTED_FAILED = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "cross-fitting splits rows into folds, so repeating a row is not the same as "
+        "weighting it by 2 (StackingClassifier has the same limitation)"
+    ),
+    "check_sample_weight_equivalence_on_sparse_data": (
+        "cross-fitting splits rows into folds, so repeating a row is not the same as "
+        "weighting it by 2 (StackingClassifier has the same limitation)"
+    ),
+}
+
+
+def _expected_failed_checks(estimator):
+    # The GradientBoosting instance happens to pass the weight checks on their data.
+    if isinstance(getattr(estimator, "estimator", None), GradientBoostingClassifier):
+        return {}
+    return EXPECTED_FAILED
+
+
+ESTIMATORS = [
+    NetworkSelectionClassifier(
+        [
+            ("tree", DecisionTreeClassifier(max_depth=2, random_state=0)),
+            ("lr", LogisticRegression()),
+            ("rf", RandomForestClassifier(n_estimators=10, random_state=0)),
+        ],
+        costs=[1, 2, 10],
+        cv=3,
+    ),
+    EarlyExitClassifier(
+        RandomForestClassifier(n_estimators=16, random_state=0), exits=[4, 8, 16], cv=3
+    ),
+    EarlyExitClassifier(
+        GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0),
+        exits=[2, 4, 8],
+        cv=3,
+    ),
+]
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
