@@ -143,7 +143,7 @@ def oracle_route(
     >>> from skadaptive.baselines import oracle_route
     >>> outputs = np.array([[[0.9, 0.1], [0.2, 0.8]],
     ...                     [[0.4, 0.6], [0.3, 0.7]]])
-    >>> oracle_route(outputs, [1, 1], costs=[1, 4]).stage
+    >>> oracle_route(outputs, [1, 0], costs=[1, 4]).stage
     array([1, 0])
     """
     if isinstance(stage_outputs, (list, tuple)):

@@ -1,0 +1,369 @@
+"""NetworkSelectionClassifier and EarlyExitClassifier as scikit-learn citizens."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_digits
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
+from skadaptive._stages import TreeEnsembleExits
+from skadaptive.baselines import oracle_route
+from skadaptive.metrics import (
+    average_cost,
+    make_objective_scorer,
+    neg_average_cost_scorer,
+    speedup,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:1000], y[:1000], X[1000:1500], y[1000:1500]
+
+
+def ladder(estimators=None, **kwargs):
+    params = dict(costs=[1, 2, 10], cost_weight=0.05, cv=3, random_state=0)
+    params.update(kwargs)
+    if estimators is None:
+        estimators = [
+            ("nb", GaussianNB()),
+            ("lr", LogisticRegression(max_iter=500)),
+            ("rf", RandomForestClassifier(n_estimators=30, random_state=0)),
+        ]
+    return NetworkSelectionClassifier(estimators, **params)
+
+
+def forest_exits(**kwargs):
+    params = dict(exits=[5, 10, 30], cost_weight=0.05, cv=3, random_state=0)
+    params.update(kwargs)
+    return EarlyExitClassifier(RandomForestClassifier(n_estimators=30, random_state=0), **params)
+
+
+class Recording(ClassifierMixin, BaseEstimator):
+    """A prefit model that records every row it is asked to predict."""
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+        self.seen = []
+
+    def fit(self, X, y):  # never called: the model comes frozen
+        raise AssertionError("a frozen stage was refitted")
+
+    def predict_proba(self, X):
+        self.seen.append(np.asarray(X).copy())
+        return self.model.predict_proba(X)
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+
+def test_network_selection_never_computes_rows_that_exited(digits):
+    X, y, X_test, _ = digits
+    models = [
+        GaussianNB().fit(X[:500], y[:500]),
+        LogisticRegression(max_iter=500).fit(X[:500], y[:500]),
+        RandomForestClassifier(n_estimators=30, random_state=0).fit(X[:500], y[:500]),
+    ]
+    recs = [Recording(m) for m in models]
+    clf = NetworkSelectionClassifier(
+        [(f"m{i}", FrozenEstimator(r)) for i, r in enumerate(recs)],
+        costs=[1, 2, 10],
+        cost_weight=0.05,
+    ).fit(X[500:], y[500:])
+    for r in recs:
+        r.seen.clear()
+    res = clf.route(X_test)
+    # Each stage saw exactly the rows on whose path it lies, in input order.
+    for k, r in enumerate(recs):
+        seen = np.vstack(r.seen) if r.seen else np.empty((0, X.shape[1]))
+        assert_array_equal(seen, X_test[res.path[:, k]])
+    exited_before_last = res.stage < 2
+    assert exited_before_last.any() and (~exited_before_last).any()
+    assert not res.path[res.stage == 0][:, 1:].any()
+    # The jump edge: some rows go from the first model straight to the last.
+    jumped = res.path[:, 0] & ~res.path[:, 1] & res.path[:, 2]
+    assert_allclose(res.cost[jumped], 11)
+
+
+def test_early_exit_never_computes_rows_that_exited(digits, monkeypatch):
+    X, y, X_test, _ = digits
+    clf = forest_exits().fit(X, y)
+    calls = []
+    original = TreeEnsembleExits.predict_exit_proba
+
+    def spy(self, state, k, rows):
+        calls.append((k, np.asarray(rows).copy()))
+        return original(self, state, k, rows)
+
+    monkeypatch.setattr(TreeEnsembleExits, "predict_exit_proba", spy)
+    res = clf.route(X_test)
+    for k, rows in calls:
+        assert_array_equal(rows, np.flatnonzero(res.path[:, k]))
+        assert (res.stage[rows] >= k).all()
+    assert {k for k, _ in calls} == set(np.unique(res.stage)) | {0}
+    assert_allclose(res.cost, res.path @ np.array([5.0, 5.0, 20.0]))
+
+
+@pytest.mark.parametrize("make", [ladder, forest_exits])
+def test_predictions_are_routed_answers(make, digits):
+    X, y, X_test, y_test = digits
+    clf = make().fit(X, y)
+    res = clf.route(X_test)
+    assert_array_equal(clf.predict(X_test), clf.classes_[res.proba.argmax(1)])
+    assert_allclose(clf.predict_proba(X_test), res.proba)
+    assert_array_equal(clf.apply(X_test), res.stage)
+    assert_array_equal(clf.decision_path(X_test), res.path)
+    assert_allclose(clf.predict_cost(X_test), res.cost)
+    assert clf.score(X_test, y_test) == pytest.approx(np.mean(clf.predict(X_test) == y_test))
+    assert clf.score(X_test, y_test) > 0.85
+    assert average_cost(clf, X_test) < clf.costs_.sum()
+    assert speedup(clf, X_test) > 1
+
+
+@pytest.mark.parametrize("make", [ladder, forest_exits])
+def test_huge_cost_weight_exits_at_the_first_stage(make, digits):
+    X, y, X_test, _ = digits
+    clf = make(cost_weight=1e6).fit(X, y)
+    assert_array_equal(clf.apply(X_test), 0)
+    assert_allclose(clf.predict_cost(X_test), clf.costs_[0])
+
+
+@pytest.mark.parametrize("make", [ladder, forest_exits])
+def test_zero_cost_weight_with_an_exact_policy_reaches_the_oracle(make, digits):
+    X, y, _, _ = digits
+    # With the raw input among the features, rows are distinct: a deep tree fits
+    # every label exactly.
+    clf = make(
+        cost_weight=0.0, policy_estimator=DecisionTreeClassifier(random_state=0), features="proba+X"
+    ).fit(X, y)
+    assert len(np.unique(X, axis=0)) == len(X)
+    outputs = clf.oof_outputs_
+    all_wrong = (clf.classes_[outputs.argmax(axis=2)] != y[:, None]).all(axis=1)
+    train_error = 1 - clf.policy_.score(outputs, y, X=X)
+    oracle = oracle_route(outputs, y, clf.costs_, topology=clf.policy_.topology)
+    assert train_error == pytest.approx(all_wrong.mean())
+    assert train_error == pytest.approx(np.mean(clf.classes_[oracle.proba.argmax(1)] != y))
+
+
+def test_frozen_stages_are_used_as_they_are(digits):
+    X, y, X_test, y_test = digits
+    rf = RandomForestClassifier(n_estimators=30, random_state=0).fit(X[:500], y[:500])
+    nb = GaussianNB().fit(X[:500], y[:500])
+    clf = NetworkSelectionClassifier(
+        [("nb", FrozenEstimator(nb)), ("rf", FrozenEstimator(rf))], costs=[1, 10]
+    ).fit(X[500:], y[500:])
+    assert clf.estimators_[1].estimator is rf
+    assert clf.named_estimators_.rf.estimator is rf
+    # The policy learned from the frozen models' outputs on the rows given to fit.
+    assert_allclose(clf.oof_outputs_[:, 1], rf.predict_proba(X[500:]))
+    hgb = HistGradientBoostingClassifier(max_iter=20, early_stopping=False).fit(X[:500], y[:500])
+    ee = EarlyExitClassifier(FrozenEstimator(hgb), exits=[5, 10, 20]).fit(X[500:], y[500:])
+    assert ee.stage_model_.model is hgb
+    assert_allclose(ee.oof_outputs_[:, -1], hgb.predict_proba(X[500:]))
+
+
+def test_cross_fitting_gives_out_of_fold_outputs(digits):
+    X, y, _, _ = digits
+    clf = ladder().fit(X, y)
+    # Out-of-fold outputs are less accurate than in-sample ones of the refitted forest.
+    oof_acc = np.mean(clf.oof_outputs_[:, 2].argmax(1) == y)
+    in_sample_acc = clf.estimators_[2].score(X, y)
+    assert in_sample_acc == 1.0 and oof_acc < 0.99
+
+
+def test_string_labels_and_dataframes(digits):
+    X, y, X_test, y_test = digits
+    names = np.array(list("abcdefghij"))
+    cols = [f"px{i}" for i in range(X.shape[1])]
+    df, df_test = pd.DataFrame(X, columns=cols), pd.DataFrame(X_test, columns=cols)
+    # A stage that selects columns by name: data frames must reach it as they are.
+    select = ColumnTransformer([("keep", "passthrough", cols[:32])])
+    clf = NetworkSelectionClassifier(
+        [("half", make_pipeline(select, GaussianNB())), ("rf", RandomForestClassifier(30))],
+        costs=[1, 5],
+        cv=3,
+        random_state=0,
+    ).fit(df, names[y])
+    assert_array_equal(clf.classes_, names)
+    assert_array_equal(clf.feature_names_in_, cols)
+    assert clf.n_features_in_ == 64
+    assert set(clf.predict(df_test)) <= set(names)
+    assert clf.score(df_test, names[y_test]) > 0.8
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df_test.rename(columns={"px0": "other"}))
+
+
+def test_pipeline_gridsearch_and_nested_params(digits):
+    X, y, _, _ = digits
+    clf = ladder()
+    params = clf.get_params()
+    assert params["rf__n_estimators"] == 30
+    clf.set_params(rf__n_estimators=20, lr__C=0.5)
+    assert dict(clf.estimators)["rf"].n_estimators == 20
+    ee = forest_exits().set_params(estimator__n_estimators=40, exits=[10, 40])
+    assert ee.estimator.n_estimators == 40
+
+    pipe = make_pipeline(StandardScaler(), ladder())
+    search = GridSearchCV(
+        pipe,
+        {"networkselectionclassifier__cost_weight": [0.0, 0.05, 5.0]},
+        scoring={
+            "objective": make_objective_scorer(0.05),
+            "cost": neg_average_cost_scorer,
+            "accuracy": "accuracy",
+        },
+        refit="objective",
+        cv=2,
+    ).fit(X, y)
+    neg_costs = search.cv_results_["mean_test_cost"]
+    assert np.all(np.isfinite(neg_costs))
+    assert neg_costs[0] < neg_costs[2]  # more cost_weight, less cost
+    assert search.best_params_["networkselectionclassifier__cost_weight"] in (0.0, 0.05, 5.0)
+
+
+@pytest.mark.parametrize("make", [ladder, forest_exits])
+def test_pickle_and_joblib_round_trips(make, digits, tmp_path):
+    X, y, X_test, _ = digits
+    clf = make().fit(X, y)
+    expected = clf.predict_proba(X_test)
+    again = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(again.predict_proba(X_test), expected)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X_test), expected)
+    assert_array_equal(clone(clf).fit(X, y).predict_proba(X_test), expected)
+
+
+def test_n_jobs_and_random_state_give_the_same_fit(digits):
+    X, y, X_test, _ = digits
+    a = ladder(n_jobs=1).fit(X, y).predict_proba(X_test)
+    b = ladder(n_jobs=2).fit(X, y).predict_proba(X_test)
+    assert_array_equal(a, b)
+
+
+def test_sample_weight_reaches_the_policies(digits):
+    X, y, X_test, _ = digits
+    frozen = [
+        (name, FrozenEstimator(clone(est).fit(X[:500], y[:500])))
+        for name, est in ladder().estimators
+    ]
+    base = ladder(estimators=frozen).fit(X[500:], y[500:])
+    same = ladder(estimators=frozen).fit(X[500:], y[500:], sample_weight=np.ones(500))
+    assert_allclose(same.predict_proba(X_test), base.predict_proba(X_test))
+    sw = np.where(y[500:] == 3, 50.0, 1.0)
+    weighted = ladder(estimators=frozen).fit(X[500:], y[500:], sample_weight=sw)
+    assert not np.array_equal(weighted.apply(X_test), base.apply(X_test))
+    # Stages that take sample_weight get it too.
+    seen = {}
+
+    class SpyNB(GaussianNB):
+        def fit(self, X, y, sample_weight=None):
+            seen.setdefault("sw", []).append(sample_weight)
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    ladder([("nb", SpyNB()), ("lr", LogisticRegression(max_iter=500))], costs=[1, 2]).fit(
+        X, y, sample_weight=np.full(len(y), 2.0)
+    )
+    assert len(seen["sw"]) == 4 and all((w == 2).all() for w in seen["sw"])
+
+
+def test_measured_costs(digits):
+    X, y, _, _ = digits
+    clf = ladder(costs=None).fit(X, y)
+    assert clf.costs_.shape == (3,) and (clf.costs_ > 0).all()
+    assert_allclose(clf.normalized_costs_.sum(), 1)
+    ee = forest_exits(costs="time").fit(X, y)
+    assert ee.costs_.shape == (3,) and (ee.costs_ > 0).all()
+
+
+def test_fit_modifies_nothing_it_was_given(digits):
+    X, y, _, _ = digits
+    X, y = X.copy(), y.copy()
+    X0, y0 = X.copy(), y.copy()
+    costs = [1, 2, 10]
+    clf = ladder(costs=costs)
+    estimators = list(clf.estimators)
+    sw = np.ones(len(y))
+    clf.fit(X, y, sample_weight=sw)
+    assert_array_equal(X, X0)
+    assert_array_equal(y, y0)
+    assert_array_equal(sw, 1)
+    assert costs == [1, 2, 10]
+    assert clf.estimators == estimators
+    assert not hasattr(clf.estimators[2][1], "estimators_")  # the template stays unfitted
+
+
+def test_errors(digits):
+    X, y, _, _ = digits
+    lr_a = LogisticRegression(max_iter=500).fit(X[y < 5], y[y < 5])
+    lr_b = LogisticRegression(max_iter=500).fit(X, y)
+    with pytest.raises(ValueError, match="disagree on classes"):
+        NetworkSelectionClassifier(
+            [("a", FrozenEstimator(lr_a)), ("b", FrozenEstimator(lr_b))], costs=[1, 2]
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="frozen stages do not predict"):
+        NetworkSelectionClassifier(
+            [("a", FrozenEstimator(lr_a)), ("b", FrozenEstimator(lr_a))], costs=[1, 2]
+        ).fit(X, y)
+    with pytest.raises(NotFittedError):
+        NetworkSelectionClassifier(
+            [("a", FrozenEstimator(LogisticRegression())), ("b", FrozenEstimator(lr_b))]
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="non-negative"):
+        ladder(costs=[1, -1, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="finite"):
+        ladder(costs=[1, np.inf, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="one entry per stage"):
+        ladder(costs=[1, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="one entry per stage"):
+        forest_exits(costs=[1, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="cost_weight"):
+        ladder(cost_weight=-1).fit(X, y)
+    with pytest.raises(ValueError, match="cost_weight"):
+        ladder(cost_weight=np.inf).fit(X, y)
+    with pytest.raises(ValueError, match="does not accept sample_weight"):
+        ladder(policy_estimator=KNeighborsClassifier()).fit(X, y)
+    with pytest.raises(ValueError, match="1 class"):
+        ladder().fit(X, np.zeros(len(y)))
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ladder().fit(X_nan, y)
+    with pytest.raises(ValueError, match="at least 2"):
+        NetworkSelectionClassifier([("lr", LogisticRegression())]).fit(X, y)
+    with pytest.raises(TypeError, match="has no predict_proba"):
+        NetworkSelectionClassifier(
+            [("lr", LogisticRegression()), ("svm", make_pipeline(StandardScaler()))]
+        ).fit(X, y)
+    with pytest.raises(NotFittedError):
+        ladder().predict(X)
+
+
+def test_nan_passes_to_stages_that_take_it(digits):
+    X, y, X_test, _ = digits
+    X = X.copy()
+    X[::10, 5] = np.nan
+    clf = EarlyExitClassifier(
+        HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0),
+        exits=[5, 10, 20],
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
+    assert clf.predict(X[:50]).shape == (50,)
