@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 from . import _compat
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route
-from ._stages import collect_outputs, measure_costs, unfrozen
+from ._stages import align_proba, collect_outputs, measure_costs, unfrozen
 from ._validation import check_cost_weight, check_costs, sample_weight_param
 
 logger = logging.getLogger("skadaptive")
@@ -271,6 +271,33 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             :meth:`predict_cost`).
         """
         return self._route(X)
+
+    def staged_predict_proba(self, X):
+        """Every stage's class probabilities for every row, with no routing.
+
+        Runs the whole system on every row, as the non-adaptive model would: for
+        comparing policies (thresholds, the oracle) on the same stages.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        proba : ndarray of shape (n_samples, n_classes)
+            The probabilities at stage 0, 1, ..., in order.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        model = self.stage_model_
+        state = model.init_exits(X)
+        rows = np.arange(_num_samples(X))
+        for k in range(self.n_stages_):
+            yield align_proba(
+                np.asarray(model.predict_exit_proba(state, k, rows), dtype=float),
+                model.classes_,
+                self.classes_,
+            )
 
     def predict_proba(self, X):
         """Class probabilities of the stage that answers each row.

@@ -367,3 +367,14 @@ def test_nan_passes_to_stages_that_take_it(digits):
         random_state=0,
     ).fit(X, y)
     assert clf.predict(X[:50]).shape == (50,)
+
+
+@pytest.mark.parametrize("make", [ladder, forest_exits])
+def test_staged_predict_proba_runs_every_stage(make, digits):
+    X, y, X_test, _ = digits
+    clf = make().fit(X, y)
+    staged = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
+    assert staged.shape == (len(X_test), 3, 10)
+    res = clf.route(X_test)
+    assert_allclose(res.proba, staged[np.arange(len(X_test)), res.stage])
+    assert_allclose(clf.policy_.predict_proba(staged), res.proba)
