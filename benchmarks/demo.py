@@ -36,6 +36,7 @@ from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
 from skadaptive.baselines import ThresholdPolicy, oracle_route
 from skadaptive.metrics import reference_cost
 
+
 def median_time(fn, repeats=5):
     times = []
     for _ in range(repeats):
