@@ -80,6 +80,10 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     _topology = "chain"
 
     # -- fitting ---------------------------------------------------------------
+    def _log(self, msg, *args):
+        if self.verbose:
+            logger.info(msg, *args)
+
     def fit(self, X, y, sample_weight=None):
         """Fit the stages (cross-fitted) and learn the routing policies.
 
@@ -117,7 +121,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         if all(isinstance(t, FrozenEstimator) for t in templates):
             fitted = [clone(t) for t in templates]
             self.stage_model_ = self._make_stage_model(fitted, classes)
-            logger.info("All stages are frozen: computing their outputs on %d rows.", n_samples)
+            self._log("All stages are frozen: computing their outputs on %d rows.", n_samples)
             outputs = collect_outputs(self.stage_model_, X, n_samples, classes)
         else:
             outputs, fitted = self._cross_fit(templates, X, y, sample_weight, classes)
@@ -172,7 +176,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
         cv = check_cv(cv, y, classifier=True)
         splits = list(cv.split(X, y))
-        logger.info("Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits))
+        self._log("Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits))
         make_model = self._make_stage_model
         parallel = Parallel(n_jobs=self.n_jobs, verbose=max(0, int(self.verbose) - 1))
         jobs = [
@@ -236,7 +240,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         rows = np.sort(rng.permutation(n_samples)[:N_TIMING_ROWS])
         costs = measure_costs(model, _compat.safe_rows(X, rows), len(rows))
-        logger.info("Measured per-row stage costs (seconds): %s", costs)
+        self._log("Measured per-row stage costs (seconds): %s", costs)
         return costs
 
     # -- prediction ------------------------------------------------------------

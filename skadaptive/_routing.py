@@ -10,6 +10,8 @@ row index, so they come out in the input order.
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._compat import safe_rows
+
 EXIT, NEXT, JUMP = 0, 1, 2
 
 
@@ -64,7 +66,7 @@ def route(stage_fn, n_samples, n_stages, router, X=None):
         if blocks[k] is None:
             blocks[k] = np.zeros((n_samples,) + block.shape[1:], dtype=block.dtype)
         blocks[k][rows] = block
-        X_rows = None if X is None else X[rows]
+        X_rows = None if X is None else safe_rows(X, rows)
         actions = np.asarray(router._decide(k, [b[rows] for b in blocks[: k + 1]], X_rows))
         stop = actions == EXIT
         proba[rows[stop]] = p[stop]

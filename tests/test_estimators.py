@@ -378,3 +378,23 @@ def test_staged_predict_proba_runs_every_stage(make, digits):
     res = clf.route(X_test)
     assert_allclose(res.proba, staged[np.arange(len(X_test)), res.stage])
     assert_allclose(clf.policy_.predict_proba(staged), res.proba)
+
+
+def test_policy_features_with_X_from_a_dataframe(digits):
+    X, y, X_test, _ = digits
+    cols = [f"px{i}" for i in range(X.shape[1])]
+    clf = ladder(features="proba+X").fit(pd.DataFrame(X, columns=cols), y)
+    df_test = pd.DataFrame(X_test, columns=cols)
+    assert_array_equal(clf.predict(df_test), ladder(features="proba+X").fit(X, y).predict(X_test))
+
+
+def test_verbose_logs_progress(digits, caplog):
+    X, y, _, _ = digits
+    with caplog.at_level("INFO", logger="skadaptive"):
+        ladder(costs=None, verbose=0).fit(X, y)
+    assert not caplog.records
+    with caplog.at_level("INFO", logger="skadaptive"):
+        ladder(costs=None, verbose=1).fit(X, y)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "Cross-fitting 3 stage estimators on 3 folds" in messages
+    assert "Measured per-row stage costs" in messages
