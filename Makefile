@@ -18,8 +18,8 @@ demo: setup
 	$(BIN)/python benchmarks/demo.py
 
 test: setup
-	$(BIN)/ruff check skadaptive tests benchmarks
-	$(BIN)/ruff format --check skadaptive tests benchmarks
+	$(BIN)/ruff check skadaptive tests benchmarks docs
+	$(BIN)/ruff format --check skadaptive tests benchmarks docs
 	$(BIN)/python -m pytest -q
 
 bench: setup

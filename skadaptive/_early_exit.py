@@ -53,7 +53,7 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
         ``cost_weight`` reads as "errors traded per full-model evaluation".
     policy_estimator : classifier, default=None
         Binary classifier whose ``fit`` takes ``sample_weight``, cloned for each
-        exit.  ``None`` means ``LogisticRegression()``.
+        exit.  ``None`` means ``LogisticRegression(max_iter=1000)``.
     features : {"summary", "proba", "proba+X"} or callable, default="summary"
         Policy input at exit ``k``, from exits ``0..k``: see
         :class:`NetworkSelectionClassifier`.

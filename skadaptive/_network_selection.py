@@ -39,7 +39,7 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
         paper's network-selection graph); ``"chain"`` only allows the next model.
     policy_estimator : classifier, default=None
         Binary classifier whose ``fit`` takes ``sample_weight``, cloned for each
-        decision.  ``None`` means ``LogisticRegression()``.
+        decision.  ``None`` means ``LogisticRegression(max_iter=1000)``.
     features : {"summary", "proba", "proba+X"} or callable, default="summary"
         Policy input after model ``k``, from the models run so far: ``"summary"``
         = the 3 largest sorted probabilities, the top-two margin and the entropy of

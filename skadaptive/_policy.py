@@ -81,6 +81,8 @@ class _RouterMixin:
     def _route_outputs(self, stage_outputs, X=None):
         check_is_fitted(self)
         outputs = self._check_outputs(stage_outputs, reset=False)
+        if getattr(self, "features", None) == "proba+X" and X is None:
+            raise ValueError("features='proba+X' needs X; pass X= to route.")
         if X is not None:
             X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
         res = route(lambda k, rows: outputs[rows, k], outputs.shape[0], self.n_stages_, self, X)
@@ -178,7 +180,7 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
         ``"jump"`` adds the network-selection edge to the last stage.
     policy_estimator : classifier, default=None
         A binary classifier whose ``fit`` takes ``sample_weight`` (a Pipeline whose
-        last step does is fine).  ``None`` means ``LogisticRegression()``.  A clone
+        last step does is fine).  ``None`` means ``LogisticRegression(max_iter=1000)``.  A clone
         is fitted per decision; weights are rescaled to mean 1 per decision, which
         keeps the label/weight optimum and makes regularisation independent of
         ``cost_weight``.
@@ -308,11 +310,15 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
             sample_weight = column_or_1d(sample_weight).astype(float)
             if sample_weight.shape[0] != n_samples or np.any(sample_weight < 0):
                 raise ValueError("sample_weight must be non-negative, one value per row.")
-        template = LogisticRegression() if self.policy_estimator is None else self.policy_estimator
+        template = (
+            LogisticRegression(max_iter=1000)
+            if self.policy_estimator is None
+            else self.policy_estimator
+        )
         weight_param = sample_weight_param(template)
         self._builder = FeatureBuilder(self.features)
-        if self._builder.uses_X and X is None:
-            raise ValueError(f"features={self.features!r} needs X; pass X= to fit.")
+        if self.features == "proba+X" and X is None:
+            raise ValueError("features='proba+X' needs X; pass X= to fit.")
         if X is not None and hasattr(X, "tocsr"):
             X = X.tocsr()
         blocks = [self._stage_block(outputs[:, k]) for k in range(n_stages)]

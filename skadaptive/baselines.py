@@ -4,7 +4,8 @@
   probability at least ``threshold``, or entropy at most ``threshold``), as
   BranchyNet and shallow-deep networks (SDN) do.
 - :func:`oracle_route`: the cheapest route whose answer is right (needs ``y``):
-  a lower bound on the cost, and an upper bound on the accuracy, of any policy.
+  an upper bound on the accuracy of any policy over the same stages, and the
+  lowest cost at which that accuracy can be had.
 
 Both work on precomputed stage outputs, like :class:`skadaptive.RoutingPolicy`,
 and report the same ``proba`` / ``stage`` / ``path`` / ``cost``.

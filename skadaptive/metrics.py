@@ -1,7 +1,7 @@
 """Cost-aware metrics and scorers for the adaptive classifiers.
 
-Accuracy alone cannot choose ``cost_weight``: the most expensive model is always
-the most accurate.  These scorers put the cost in (each accepts the estimator
+Accuracy alone cannot choose ``cost_weight``: it usually favours running the most
+expensive model on every row.  These scorers put the cost in (each accepts the estimator
 itself or a Pipeline that ends with it):
 
 - :func:`average_cost` and :func:`speedup` report what ``predict`` costs;

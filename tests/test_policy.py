@@ -130,8 +130,10 @@ def test_policy_features_with_X_and_a_pipeline_policy():
     policy = RoutingPolicy(costs=[1, 2, 4], features="proba+X", policy_estimator=pipe)
     policy.fit(outputs, y, X=X)
     assert policy.apply(outputs, X=X).shape == (len(y),)
-    with pytest.raises(ValueError, match="needs X"):
+    with pytest.raises(ValueError, match="needs X; pass X= to fit"):
         RoutingPolicy(features="proba+X").fit(outputs, y)
+    with pytest.raises(ValueError, match="needs X; pass X= to route"):
+        policy.apply(outputs)
 
 
 def test_callable_features():
@@ -142,9 +144,9 @@ def test_callable_features():
         calls.append(len(stage_probas))
         return stage_probas[-1].max(axis=1, keepdims=True)
 
-    policy = RoutingPolicy(costs=[1, 2, 4], features=last_max).fit(outputs, y, X=outputs[:, 0])
+    policy = RoutingPolicy(costs=[1, 2, 4], features=last_max).fit(outputs, y)
     assert set(calls) == {1, 2}
-    policy.apply(outputs, X=outputs[:, 0])
+    assert_array_equal(policy.apply(outputs), policy.apply(outputs, X=outputs[:, 0]))
 
 
 def test_policy_estimator_without_sample_weight_is_rejected():
