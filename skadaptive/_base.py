@@ -26,6 +26,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _compat
+from ._features import FeatureBuilder
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route
 from ._stages import align_proba, collect_outputs, measure_costs, unfrozen
@@ -142,7 +143,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             top_k=self.top_k,
             classes=classes,
         )
-        uses_X = callable(self.features) or self.features == "proba+X"
+        uses_X = FeatureBuilder(self.features).uses_X
         self.policy_.fit(outputs, y, X=X if uses_X else None, sample_weight=sample_weight)
         self.n_stages_ = outputs.shape[1]
         self.oof_outputs_ = outputs
@@ -249,7 +250,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         model = self.stage_model_
         state = model.init_exits(X)
-        policy_X = X if self.policy_._builder.uses_X else None
+        policy_X = X if FeatureBuilder(self.policy_.features).uses_X else None
         result = route(
             lambda k, rows: model.predict_exit_proba(state, k, rows),
             _num_samples(X),

@@ -1,7 +1,5 @@
 """EarlyExitClassifier: one model with several exits."""
 
-import numbers
-
 from sklearn.utils._param_validation import HasMethods
 
 from ._base import COMMON_CONSTRAINTS, BaseAdaptiveClassifier
@@ -138,8 +136,7 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
     def _n_stages_hint(self):
         if implements_exit_protocol(unfrozen(self.estimator)):
             return None
-        exits = DEFAULT_EXITS if self.exits is None else self.exits
-        return len(exits) if not isinstance(exits, numbers.Number) else 1
+        return len(DEFAULT_EXITS if self.exits is None else self.exits)
 
     def _make_stage_model(self, fitted, classes):
         return exit_model(fitted[0], self.exits)
