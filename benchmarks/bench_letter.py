@@ -3,11 +3,24 @@
 Two experiments, each against the most expensive model run alone:
 
 1. Network selection over a ladder of three models of rising cost and accuracy
-   (ExtraTrees with 10 trees, ExtraTrees with 100 trees, an RBF SVC with calibrated
-   probabilities), fitted on the stage-train split and frozen.  The per-row
-   ``predict_proba`` time of each model, measured on the policy split, is the cost
-   vector used everywhere, so that the cost model and the wall clock speak of the
-   same thing.  Reference: the SVC alone (cost ``costs[-1]``).
+   (an MLP with one hidden layer of 64 units, an MLP with two hidden layers of 256
+   units, an RBF SVC with calibrated probabilities; all on standardised features),
+   fitted on the stage-train split and frozen.  The per-row ``predict_proba`` time
+   of each model, measured on the policy split, is the cost vector used everywhere,
+   so that the cost model and the wall clock speak of the same thing.  Reference:
+   the SVC alone (cost ``costs[-1]``).  Each stage is one vectorised call whose time
+   is close to proportional to its rows (about 0.8 ms per call on top, mostly input
+   validation, 6-7 ms for the calibrated SVC's 26 per-class calibrators).  Forest
+   stages (ExtraTrees with 10 and 100 trees) were dropped from the ladder: a forest's
+   ``predict_proba`` pays a large per-call cost (joblib dispatch and a Python call
+   per tree: 5-15 ms for a 1-row call of 100 trees; per-row 180-290, 44-52 and
+   18-19 us at batches of 50, 500 and 4000 rows), so on the few hundred rows routed
+   to it a forest costs about 3x its per-row cost measured on 4000 rows, which a
+   per-row cost model cannot express (measured wall-clock speed-up 0.44-0.73 of the
+   cost-model one).  The run re-measures a 100-tree forest and prints the note.
+   The per-call costs that remain (the SVC's 6-7 ms, about 1 ms per MLP call, and
+   routing at about 1 us/row) still weigh on operating points that send only a few
+   dozen rows to the SVC.
 2. Early exit inside one ``HistGradientBoostingClassifier`` (exits after some
    boosting iterations; the cost of an exit is the iterations it adds).
    Reference: the full model (cost ``sum(costs)``).
@@ -54,6 +67,7 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC
@@ -357,10 +371,17 @@ def log_timing(w, unit_label):
 
 # ----------------------------------------------------------------------------- part 1
 def make_ladder(quick, seed):
-    n_big = 50 if quick else 100
+    """Single vectorised calls: time close to proportional to rows (see the docstring)."""
+    width = 128 if quick else 256
+
+    def mlp(hidden, max_iter):
+        return make_pipeline(
+            StandardScaler(), MLPClassifier(hidden, max_iter=max_iter, random_state=seed)
+        )
+
     return [
-        ("et10", ExtraTreesClassifier(n_estimators=10, random_state=seed)),
-        (f"et{n_big}", ExtraTreesClassifier(n_estimators=n_big, random_state=seed)),
+        ("mlp64", mlp((64,), 500)),
+        (f"mlp{width}x2", mlp((width, width), 300)),
         (
             "svc_rbf",
             CalibratedClassifierCV(
@@ -368,6 +389,26 @@ def make_ladder(quick, seed):
             ),
         ),
     ]
+
+
+def forest_note(X_stage, y_stage, X_pol, reps, seed):
+    """Why no forest stage: re-measure a 100-tree forest's per-call cost."""
+    et = ExtraTreesClassifier(n_estimators=100, random_state=seed).fit(X_stage, y_stage)
+    sizes = [s for s in (1, 50, 500) if s < len(X_pol)] + [len(X_pol)]
+    rng = np.random.default_rng(seed)
+    per_row = []
+    for size in sizes:
+        X_b = X_pol[np.sort(rng.permutation(len(X_pol))[:size])]
+        per_row.append(median_time(lambda X_b=X_b: et.predict_proba(X_b), reps) / size)
+    log(
+        f"  note: no forest stage in the ladder.  ExtraTrees(100).predict_proba takes "
+        f"{per_row[0] * 1e3:.1f} ms for 1 row and "
+        + ", ".join(f"{t * 1e6:.1f}" for t in per_row[1:])
+        + f" us/row at batches of {', '.join(map(str, sizes[1:]))} rows: a per-call cost "
+        "(joblib dispatch, a Python call per tree) that a per-row cost model cannot "
+        "express, so a forest run on the few hundred rows routed to it costs several "
+        "times its cost model"
+    )
 
 
 def network_selection(data, args, cfg, rows, wall):
@@ -378,8 +419,14 @@ def network_selection(data, args, cfg, rows, wall):
     models = []
     for name, est in make_ladder(args.quick, args.seed):
         t0 = time.perf_counter()
-        models.append((name, est.fit(X_stage, y_stage)))
-        log(f"  fitted {name} on {len(y_stage)} rows in {time.perf_counter() - t0:.1f}s")
+        with warnings.catch_warnings(record=True) as fit_warnings:
+            warnings.simplefilter("always", ConvergenceWarning)
+            models.append((name, est.fit(X_stage, y_stage)))
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in fit_warnings)
+        log(
+            f"  fitted {name} on {len(y_stage)} rows in {time.perf_counter() - t0:.1f}s"
+            + ("" if converged else " (ConvergenceWarning: did not converge)")
+        )
     reps = cfg["repeats"]
     costs = np.array(
         [median_time(lambda m=m: m.predict_proba(X_pol), reps) / len(y_pol) for _, m in models]
@@ -395,6 +442,7 @@ def network_selection(data, args, cfg, rows, wall):
     if not np.all(np.diff(costs) > 0):
         log("  WARNING: the measured costs do not rise along the ladder")
     log_batch_curves([(n, m.predict_proba) for n, m in models], X_pol, reps, args.seed)
+    forest_note(X_stage, y_stage, X_pol, reps, args.seed)
     ref = dict(
         val_acc=accuracy(out_pol[:, -1], y_pol),
         test_acc=accuracy(out_test[:, -1], y_test),
