@@ -24,6 +24,21 @@ from ._validation import check_cost_weight, check_costs, sample_weight_param
 FEATURE_KINDS = ("summary", "proba", "proba+X")
 
 
+def as_outputs(stage_outputs):
+    """Stage outputs as one float array of shape (n_samples, n_stages, n_classes)."""
+    if isinstance(stage_outputs, (list, tuple)):
+        stage_outputs = np.stack([np.asarray(o, dtype=float) for o in stage_outputs], axis=1)
+    return np.asarray(stage_outputs, dtype=float)
+
+
+def encode_labels(y, classes):
+    """Column index of each label in ``classes`` (which need not be sorted)."""
+    if not np.isin(y, classes).all():
+        raise ValueError(f"y contains labels that are not in classes {classes.tolist()}.")
+    sorter = np.argsort(classes)
+    return sorter[np.searchsorted(classes, y, sorter=sorter)]
+
+
 def stage_losses(outputs, y_encoded, loss="zero_one", top_k=5, y=None, classes=None):
     """Per-row loss of answering with each stage.
 
@@ -90,9 +105,7 @@ class _RouterMixin:
         return res
 
     def _check_outputs(self, stage_outputs, reset=True):
-        if isinstance(stage_outputs, (list, tuple)):
-            stage_outputs = np.stack([np.asarray(o, dtype=float) for o in stage_outputs], axis=1)
-        outputs = np.asarray(stage_outputs, dtype=float)
+        outputs = as_outputs(stage_outputs)
         if outputs.ndim != 3:
             raise ValueError(
                 "stage_outputs must be an array of shape (n_samples, n_stages, n_classes) or a "
@@ -290,10 +303,7 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
                 f"stage_outputs has {outputs.shape[2]} columns but there are {len(classes)} "
                 "classes; pass classes= to name the columns."
             )
-        if not np.isin(y, classes).all():
-            raise ValueError(f"y contains labels that are not in classes {classes.tolist()}.")
-        sorter = np.argsort(classes)
-        y_encoded = sorter[np.searchsorted(classes, y, sorter=sorter)]
+        y_encoded = encode_labels(y, classes)
         self.classes_ = classes
         losses = stage_losses(outputs, y_encoded, self.loss, self.top_k, y=y, classes=classes)
         self._fit_from_losses(outputs, losses, X=X, sample_weight=sample_weight)

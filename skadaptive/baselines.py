@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from ._features import summary_block
-from ._policy import _RouterMixin, stage_losses
+from ._policy import _RouterMixin, as_outputs, encode_labels, stage_losses
 from ._routing import EXIT, NEXT
 from ._validation import check_costs
 
@@ -147,9 +147,7 @@ def oracle_route(
     >>> oracle_route(outputs, [1, 0], costs=[1, 4]).stage
     array([1, 0])
     """
-    if isinstance(stage_outputs, (list, tuple)):
-        stage_outputs = np.stack([np.asarray(o, dtype=float) for o in stage_outputs], axis=1)
-    outputs = np.asarray(stage_outputs, dtype=float)
+    outputs = as_outputs(stage_outputs)
     y = column_or_1d(y)
     n_samples, n_stages, n_classes = outputs.shape
     classes = np.unique(y) if classes is None else np.asarray(classes)
@@ -157,8 +155,7 @@ def oracle_route(
         raise ValueError(
             f"stage_outputs has {n_classes} columns but there are {len(classes)} classes."
         )
-    sorter = np.argsort(classes)
-    y_encoded = sorter[np.searchsorted(classes, y, sorter=sorter)]
+    y_encoded = encode_labels(y, classes)
     costs = check_costs(np.ones(n_stages) if costs is None else costs, n_stages)
     losses = stage_losses(outputs, y_encoded, loss, top_k, y=y, classes=classes)
 
