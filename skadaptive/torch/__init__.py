@@ -1,0 +1,26 @@
+"""Torch models as stages: module wrappers and multi-exit networks.
+
+Needs PyTorch (``pip install "skadaptive[torch]"``); ``import skadaptive`` does not.
+
+- :class:`TorchClassifier`: a trained ``torch.nn.Module`` classifier as a
+  scikit-learn classifier, usable as a :class:`~skadaptive.NetworkSelectionClassifier`
+  stage (batched ``predict_proba`` on any device, in eval mode under
+  ``torch.inference_mode``).
+- :class:`MultiExitNetwork`: blocks with an exit head after each, implementing
+  the multi-exit protocol of :class:`~skadaptive.EarlyExitClassifier`;
+  activations stay on the device and later blocks run only on the rows still
+  active.
+"""
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "skadaptive.torch needs PyTorch, which is not installed. Install the extra: "
+        'pip install "skadaptive[torch]"'
+    ) from exc
+
+from ._classifier import TorchClassifier
+from ._multi_exit import MultiExitNetwork
+
+__all__ = ["MultiExitNetwork", "TorchClassifier"]

@@ -1,0 +1,134 @@
+"""TorchClassifier: a trained torch module as a scikit-learn classifier."""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._common import TorchEstimatorMixin, as_tensor
+
+
+class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """A trained ``torch.nn.Module`` classifier as a scikit-learn classifier.
+
+    ``fit`` does not train: it records the classes (the module is already
+    trained), so the wrapper can be a stage of
+    :class:`~skadaptive.NetworkSelectionClassifier` as it is, or wrapped in
+    :class:`sklearn.frozen.FrozenEstimator`.  Either way the policies must learn
+    on rows the module was not trained on.  Cloning shares the module: weights are
+    never copied.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps a float32 batch of shape ``(n, ...)`` to scores of shape
+        ``(n, n_classes)``, columns in the order of ``classes``.
+    classes : array-like of shape (n_classes,), default=None
+        The label of each output column; ``None`` means ``np.unique(y)`` at fit.
+    device : str or torch.device, default="cpu"
+        Where the module runs ("cpu", "cuda", "cuda:1", ...).  The module is moved
+        there at fit (``module.to(device)``, in place).
+    batch_size : int, default=1024
+        Rows per forward pass.
+    output : {"logits", "proba", "log_proba"}, default="logits"
+        What the module returns; logits and log-probabilities go through a softmax.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skadaptive.torch import TorchClassifier
+    >>> net = torch.nn.Linear(4, 3)
+    >>> clf = TorchClassifier(net, classes=["a", "b", "c"]).fit(np.zeros((2, 4)))
+    >>> clf.predict_proba(np.ones((5, 4))).shape
+    (5, 3)
+    """
+
+    _module_attributes = ("module",)
+    _parameter_constraints = {
+        "module": [torch.nn.Module],
+        "classes": ["array-like", None],
+        "device": [str, torch.device],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "output": [StrOptions({"logits", "proba", "log_proba"})],
+    }
+
+    def __init__(self, module, *, classes=None, device="cpu", batch_size=1024, output="logits"):
+        self.module = module
+        self.classes = classes
+        self.device = device
+        self.batch_size = batch_size
+        self.output = output
+
+    def fit(self, X=None, y=None):
+        """Record the classes and move the module to ``device``; no training.
+
+        Parameters
+        ----------
+        X : ignored
+        y : array-like of shape (n_samples,), default=None
+            Names the classes when ``classes`` is None.
+
+        Returns
+        -------
+        self : TorchClassifier
+        """
+        self._validate_params()
+        if self.classes is not None:
+            self.classes_ = np.asarray(self.classes)
+        elif y is not None:
+            y = column_or_1d(y)
+            check_classification_targets(y)
+            self.classes_ = np.unique(y)
+        else:
+            raise ValueError("Pass classes= or y to fit, to name the output columns.")
+        self.module.to(self._device())
+        return self
+
+    @torch.inference_mode()
+    def predict_proba(self, X):
+        """Class probabilities, in batches of ``batch_size`` rows.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        device = self._device()
+        self.module.eval()
+        n = len(X)
+        out = []
+        for start in range(0, n, self.batch_size):
+            scores = self.module(as_tensor(X[start : start + self.batch_size], device))
+            out.append(self._to_proba(scores).cpu())
+        proba = torch.cat(out) if out else torch.empty((0, len(self.classes_)))
+        if proba.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"The module returned {proba.shape[1]} columns for {len(self.classes_)} classes."
+            )
+        return proba.double().numpy()
+
+    def _to_proba(self, scores):
+        if self.output == "proba":
+            return scores
+        return torch.softmax(scores, dim=1)
+
+    def predict(self, X):
+        """The most probable class of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # the module decides
+        return tags

@@ -1,0 +1,230 @@
+"""skadaptive.torch on the CPU: wrappers, multi-exit routing, persistence."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+torch = pytest.importorskip("torch")
+
+from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier  # noqa: E402
+from skadaptive.torch import MultiExitNetwork, TorchClassifier  # noqa: E402
+
+
+def test_import_skadaptive_without_torch():
+    code = (
+        "import sys, importlib.abc\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('No module named torch')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "import skadaptive\n"
+        "from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier\n"
+        "assert 'torch' not in sys.modules\n"
+        "try:\n"
+        "    import skadaptive.torch\n"
+        "except ImportError as exc:\n"
+        "    assert 'skadaptive[torch]' in str(exc), exc\n"
+        "    print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+def train(module, X, y, epochs=30, seed=0):
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    X_t, y_t = torch.as_tensor(X), torch.as_tensor(y)
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(X_t), y_t)
+        loss.backward()
+        opt.step()
+    return module
+
+
+def test_torch_classifier_matches_the_module(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    net = train(torch.nn.Linear(64, 10), X[:800], y[:800])
+    clf = TorchClassifier(net, batch_size=7).fit(y=y)
+    expected = torch.softmax(net(torch.as_tensor(X[800:])), dim=1).detach().numpy()
+    assert_allclose(clf.predict_proba(X[800:]), expected, rtol=1e-5, atol=1e-6)
+    for batch_size in [1, 1000]:
+        other = TorchClassifier(net, batch_size=batch_size).fit(y=y)
+        assert_allclose(other.predict_proba(X[800:]), expected, rtol=1e-5, atol=1e-6)
+    assert clf.score(X[800:], y[800:]) > 0.8
+    names = np.array(list("abcdefghij"))
+    assert set(TorchClassifier(net, classes=names).fit().predict(X[:5])) <= set(names)
+
+
+def test_clone_shares_the_module():
+    net = torch.nn.Linear(4, 2)
+    clf = TorchClassifier(net, classes=[0, 1])
+    assert clone(clf).module is net
+    assert clone(MultiExitNetwork([net, net], [net, net])).blocks[0] is net
+
+
+def test_torch_stage_in_network_selection(digits):
+    X, y = digits
+    net = train(
+        torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)),
+        X[:800],
+        y[:800],
+        epochs=60,
+    )
+    clf = NetworkSelectionClassifier(
+        [("lr", LogisticRegression(max_iter=500)), ("mlp", TorchClassifier(net))],
+        costs=[1, 5],
+        cv=3,
+        random_state=0,
+    ).fit(X[800:1400], y[800:1400])
+    assert clf.score(X[1400:], y[1400:]) > 0.85
+    assert clf.estimators_[1].module is net
+    stages = clf.apply(X[1400:])
+    assert 0 < (stages == 0).mean() <= 1
+
+
+class IdBlock(torch.nn.Module):
+    """Column 0 carries the row id through; the rest goes through a layer."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_in, n_out)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x[:, 0].long().tolist())
+        return torch.cat([x[:, :1], torch.relu(self.layer(x[:, 1:]))], dim=1)
+
+
+class Head(torch.nn.Module):
+    def __init__(self, n_in, n_classes):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_in, n_classes)
+
+    def forward(self, x):
+        return self.layer(x[:, 1:])
+
+
+def make_multi_exit(digits, seed=0):
+    X, y = digits
+    torch.manual_seed(seed)
+    blocks = [IdBlock(64, 32), IdBlock(32, 32), IdBlock(32, 32)]
+    heads = [Head(32, 10), Head(32, 10), Head(32, 10)]
+    params = [p for m in blocks + heads for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    X_t = torch.as_tensor(np.hstack([np.zeros((800, 1), np.float32), X[:800]]))
+    y_t = torch.as_tensor(y[:800])
+    for _ in range(60):
+        opt.zero_grad()
+        h, loss = X_t, 0
+        for block, head in zip(blocks, heads):
+            h = block(h)
+            loss = loss + torch.nn.functional.cross_entropy(head(h), y_t)
+        loss.backward()
+        opt.step()
+    for b in blocks:
+        b.seen.clear()
+    return MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1])
+
+
+def with_ids(X):
+    return np.hstack([np.arange(len(X), dtype=np.float32)[:, None], X])
+
+
+def test_multi_exit_network_routes_only_active_rows(digits):
+    X, y = digits
+    net = make_multi_exit(digits)
+    clf = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
+        with_ids(X[800:1400]), y[800:1400]
+    )
+    X_test = with_ids(X[1400:])
+    for b in net.blocks:
+        b.seen.clear()
+    res = clf.route(X_test)
+    for k, block in enumerate(net.blocks):
+        seen = [i for batch in block.seen for i in batch]
+        assert seen == np.flatnonzero(res.path[:, k]).tolist()
+    assert (res.stage == 0).any() and (res.stage > 0).any()
+    assert clf.score(X_test, y[1400:]) > 0.8
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64, 4096])
+def test_multi_exit_outputs_come_back_in_input_order(digits, batch_size):
+    X, y = digits
+    net = make_multi_exit(digits)
+    net.set_params(batch_size=batch_size).fit(y=y)
+    X_test = with_ids(X[1400:1500])
+    full = net.predict_proba(X_test)
+    clf = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
+        with_ids(X[800:1400]), y[800:1400]
+    )
+    res = clf.route(X_test)
+    staged = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
+    assert_allclose(staged[:, -1], full, rtol=1e-5, atol=1e-6)
+    assert_allclose(res.proba, staged[np.arange(100), res.stage], rtol=1e-5, atol=1e-6)
+    one = np.array([clf.predict_proba(X_test[i : i + 1])[0] for i in range(0, 100, 25)])
+    assert_allclose(one, res.proba[::25], rtol=1e-5, atol=1e-6)
+
+
+def test_every_row_exits_at_the_first_exit(digits):
+    X, y = digits
+    net = make_multi_exit(digits)
+    clf = EarlyExitClassifier(net, cost_weight=1e6, cv=3).fit(with_ids(X[800:1400]), y[800:1400])
+    for b in net.blocks:
+        b.seen.clear()
+    assert_array_equal(clf.apply(with_ids(X[1400:])), 0)
+    assert net.blocks[1].seen == [] and net.blocks[2].seen == []
+
+
+def test_pickle_round_trip_and_weights_only(digits, tmp_path):
+    X, y = digits
+    net = make_multi_exit(digits)
+    clf = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
+        with_ids(X[800:1400]), y[800:1400]
+    )
+    X_test = with_ids(X[1400:])
+    again = pickle.loads(pickle.dumps(clf))
+    assert_allclose(again.predict_proba(X_test), clf.predict_proba(X_test))
+    wrapped = TorchClassifier(torch.nn.Linear(64, 10), classes=np.arange(10)).fit()
+    loaded = pickle.loads(pickle.dumps(wrapped))
+    assert_allclose(loaded.predict_proba(X[:5]), wrapped.predict_proba(X[:5]))
+    assert loaded.module is not wrapped.module
+
+
+def test_gpu_saved_estimator_loads_on_cpu_with_a_warning(monkeypatch):
+    clf = TorchClassifier(torch.nn.Linear(4, 2), classes=[0, 1], device="cuda:0")
+    # Simulate an estimator fitted on a GPU: its device says cuda; this machine has none.
+    clf.classes_ = np.array([0, 1])
+    blob = pickle.dumps(clf)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        loaded = pickle.loads(blob)
+    assert loaded.device == "cpu"
+    assert next(loaded.module.parameters()).device.type == "cpu"
+    assert loaded.predict_proba(np.ones((3, 4))).shape == (3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(pickle.dumps(loaded))
+
+
+def test_bad_multi_exit_network():
+    with pytest.raises(ValueError, match="one head per block"):
+        MultiExitNetwork([torch.nn.Linear(2, 2)] * 2, [torch.nn.Linear(2, 2)]).fit(y=[0, 1])
+    with pytest.raises(ValueError, match="classes= or y"):
+        TorchClassifier(torch.nn.Linear(2, 2)).fit()
