@@ -228,3 +228,55 @@ def test_bad_multi_exit_network():
         MultiExitNetwork([torch.nn.Linear(2, 2)] * 2, [torch.nn.Linear(2, 2)]).fit(y=[0, 1])
     with pytest.raises(ValueError, match="classes= or y"):
         TorchClassifier(torch.nn.Linear(2, 2)).fit()
+
+
+def test_skorch_classifier_is_a_stage_unchanged(digits):
+    skorch = pytest.importorskip("skorch")
+    X, y = digits
+    torch.manual_seed(0)
+    net = skorch.NeuralNetClassifier(
+        torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-2,
+        max_epochs=15,
+        train_split=None,
+        verbose=0,
+    )
+    clf = NetworkSelectionClassifier(
+        [("lr", LogisticRegression(max_iter=500)), ("skorch", net)],
+        costs=[1, 5],
+        cv=3,
+        random_state=0,
+    ).fit(X[:1200], y[:1200])
+    assert clf.estimators_[1] is not net  # cloned and fitted; the template is untouched
+    assert not net.initialized_
+    proba = np.stack(list(clf.staged_predict_proba(X[1200:])), axis=1)
+    assert_allclose(proba[:, 1], clf.estimators_[1].predict_proba(X[1200:]), rtol=1e-5)
+    assert clf.score(X[1200:], y[1200:]) > 0.85
+
+
+def test_train_exit_heads_on_a_frozen_backbone(digits):
+    from skadaptive.torch import train_exit_heads
+
+    X, y = digits
+    torch.manual_seed(0)
+    blocks = [
+        torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU()),
+        torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU()),
+    ]
+    heads = [torch.nn.Linear(32, 10), torch.nn.Linear(32, 10)]
+    before_block = [p.detach().clone() for p in blocks[0].parameters()]
+    before_last = [p.detach().clone() for p in heads[1].parameters()]
+    names = np.array(list("abcdefghij"))[y]
+    train_exit_heads(
+        blocks, heads, X[:1000], names[:1000], frozen_heads=[1], epochs=30, lr=1e-2, random_state=0
+    )
+    for old, new in zip(before_block, blocks[0].parameters()):
+        assert torch.equal(old, new)  # the backbone is frozen
+    for old, new in zip(before_last, heads[1].parameters()):
+        assert torch.equal(old, new)  # so is a frozen head
+    net = MultiExitNetwork(blocks, heads, classes=np.array(list("abcdefghij"))).fit()
+    state = net.init_exits(X[1000:])
+    acc0 = np.mean(net.predict_exit_proba(state, 0, np.arange(len(X) - 1000)).argmax(1) == y[1000:])
+    assert acc0 > 0.8  # a linear head on random features of digits

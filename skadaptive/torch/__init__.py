@@ -10,6 +10,7 @@ Needs PyTorch (``pip install "skadaptive[torch]"``); ``import skadaptive`` does 
   the multi-exit protocol of :class:`~skadaptive.EarlyExitClassifier`;
   activations stay on the device and later blocks run only on the rows still
   active.
+- :func:`train_exit_heads`: exit heads for a frozen, pretrained backbone.
 """
 
 try:
@@ -21,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from ._classifier import TorchClassifier
+from ._heads import train_exit_heads
 from ._multi_exit import MultiExitNetwork
 
-__all__ = ["MultiExitNetwork", "TorchClassifier"]
+__all__ = ["MultiExitNetwork", "TorchClassifier", "train_exit_heads"]
