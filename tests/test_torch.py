@@ -280,3 +280,21 @@ def test_train_exit_heads_on_a_frozen_backbone(digits):
     state = net.init_exits(X[1000:])
     acc0 = np.mean(net.predict_exit_proba(state, 0, np.arange(len(X) - 1000)).argmax(1) == y[1000:])
     assert acc0 > 0.8  # a linear head on random features of digits
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_routing_on_a_gpu_matches_the_cpu(digits):
+    X, y = digits
+    net = make_multi_exit(digits)
+    X_test = with_ids(X[1400:])
+    cpu = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
+        with_ids(X[800:1400]), y[800:1400]
+    )
+    expected = cpu.predict_proba(X_test)
+    gpu = EarlyExitClassifier(
+        net.set_params(device="cuda"), cost_weight=0.3, cv=3, random_state=0
+    ).fit(with_ids(X[800:1400]), y[800:1400])
+    assert next(net.blocks[0].parameters()).device.type == "cuda"
+    assert_allclose(gpu.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
+    again = pickle.loads(pickle.dumps(gpu))
+    assert_allclose(again.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
