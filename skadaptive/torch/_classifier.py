@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from ._common import TorchEstimatorMixin, as_tensor
 
@@ -81,14 +80,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : TorchClassifier
         """
         self._validate_params()
-        if self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
-        elif y is not None:
-            y = column_or_1d(y)
-            check_classification_targets(y)
-            self.classes_ = np.unique(y)
-        else:
-            raise ValueError("Pass classes= or y to fit, to name the output columns.")
+        self.classes_ = self._fitted_classes(y)
         self.module.to(self._device())
         return self
 

@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 __all__ = ["TorchEstimatorMixin", "as_tensor", "resolve_device"]
 
@@ -48,6 +50,16 @@ class TorchEstimatorMixin:
     def __sklearn_clone__(self):
         # Like FrozenEstimator: a clone shares the trained modules, it does not copy them.
         return type(self)(**self.get_params(deep=False))
+
+    def _fitted_classes(self, y):
+        """``classes`` if given, else the labels in ``y``."""
+        if self.classes is not None:
+            return np.asarray(self.classes)
+        if y is None:
+            raise ValueError("Pass classes= or y to fit, to name the output columns.")
+        y = column_or_1d(y)
+        check_classification_targets(y)
+        return np.unique(y)
 
     def _device(self):
         return resolve_device(self.device)

@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from ._common import TorchEstimatorMixin, as_tensor
 
@@ -99,14 +98,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"Need one head per block and at least 2 blocks; got {len(self.blocks)} "
                 f"blocks and {len(self.heads)} heads."
             )
-        if self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
-        elif y is not None:
-            y = column_or_1d(y)
-            check_classification_targets(y)
-            self.classes_ = np.unique(y)
-        else:
-            raise ValueError("Pass classes= or y to fit, to name the output columns.")
+        self.classes_ = self._fitted_classes(y)
         self.n_exits_ = len(self.blocks)
         self.exit_costs_ = None if self.exit_costs is None else np.asarray(self.exit_costs, float)
         device = self._device()
