@@ -7,12 +7,14 @@ each ensemble reproduces the model's own ``predict_proba``.
 """
 
 from sklearn.ensemble._gradient_boosting import predict_stages
+from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils import _safe_indexing
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.metaestimators import _BaseComposition
 
 __all__ = [
     "_BaseComposition",
+    "LinearClassifierMixin",
     "safe_rows",
     "forest_check_X",
     "gb_check_X",

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from ._compat import LinearClassifierMixin
 from ._features import FeatureBuilder
 from ._reduction import learn_policies
 from ._routing import EXIT, JUMP, NEXT, route
@@ -72,6 +73,25 @@ def stage_losses(outputs, y_encoded, loss="zero_one", top_k=5, y=None, classes=N
     cols = np.arange(outputs.shape[2])
     tied_before = ((outputs == true_p[:, :, None]) & (cols < y_encoded[:, None, None])).sum(axis=2)
     return (higher + tied_before >= top_k).astype(float)
+
+
+def policy_predict(policy, features):
+    """``policy.predict(features)``, without input validation for binary linear models.
+
+    Routing calls each policy once per stage and batch; for a fitted binary linear
+    classifier (the default LogisticRegression) the decision is one matrix product,
+    while ``predict`` spends ~0.1 ms validating its input.  Same result: sklearn
+    predicts ``classes_[1]`` where the decision function is > 0.
+    """
+    if (
+        isinstance(policy, LinearClassifierMixin)
+        and getattr(policy, "coef_", None) is not None
+        and policy.coef_.shape[0] == 1
+        and features.shape[1] == policy.coef_.shape[1]
+    ):
+        scores = features @ policy.coef_[0] + policy.intercept_[0]
+        return policy.classes_[(np.asarray(scores).ravel() > 0).astype(int)]
+    return policy.predict(features)
 
 
 class _ConstantPolicy:
@@ -366,9 +386,10 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
     def _decide(self, node, blocks, X_rows):
         probas = blocks if callable(self.features) else None
         features = self._builder.build(blocks, probas, X_rows)
-        actions = np.where(self.policies_[(node, "exit")].predict(features) == 1, NEXT, EXIT)
+        exit_policy = self.policies_[(node, "exit")]
+        actions = np.where(policy_predict(exit_policy, features) == 1, NEXT, EXIT)
         jump_policy = self.policies_.get((node, "jump"))
         cont = actions == NEXT
         if jump_policy is not None and cont.any():
-            actions[cont] = np.where(jump_policy.predict(features[cont]) == 1, JUMP, NEXT)
+            actions[cont] = np.where(policy_predict(jump_policy, features[cont]) == 1, JUMP, NEXT)
         return actions

@@ -231,3 +231,19 @@ def test_oracle_by_hand():
     assert_array_equal(jump.stage, [0, 1, 2, 0])
     assert_allclose(jump.cost, [1, 2, 3, 1])
     assert_array_equal(jump.path[2], [True, False, True])
+
+
+def test_linear_fast_path_decides_like_predict():
+    from sklearn.linear_model import RidgeClassifier, SGDClassifier
+
+    from skadaptive._policy import policy_predict
+
+    outputs, y = make_outputs(n=1000)
+    for est in [LogisticRegression(), SGDClassifier(random_state=0), RidgeClassifier()]:
+        policy = RoutingPolicy(costs=[1, 2, 4], cost_weight=0.1, policy_estimator=est)
+        policy.fit(outputs, y)
+        for fitted in policy.policies_.values():
+            if isinstance(fitted, _ConstantPolicy):
+                continue
+            F = np.random.default_rng(0).random((50, fitted.n_features_in_))
+            assert_array_equal(policy_predict(fitted, F), fitted.predict(F))

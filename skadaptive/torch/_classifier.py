@@ -31,7 +31,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     device : str or torch.device, default="cpu"
         Where the module runs ("cpu", "cuda", "cuda:1", ...).  The module is moved
         there at fit (``module.to(device)``, in place).
-    batch_size : int, default=1024
+    batch_size : int, default=256
         Rows per forward pass.
     output : {"logits", "proba", "log_proba"}, default="logits"
         What the module returns; logits and log-probabilities go through a softmax.
@@ -59,7 +59,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         "output": [StrOptions({"logits", "proba", "log_proba"})],
     }
 
-    def __init__(self, module, *, classes=None, device="cpu", batch_size=1024, output="logits"):
+    def __init__(self, module, *, classes=None, device="cpu", batch_size=256, output="logits"):
         self.module = module
         self.classes = classes
         self.device = device

@@ -32,7 +32,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     classes : array-like of shape (n_classes,), default=None
         Labels of the score columns; ``None`` means ``np.unique(y)`` at fit.
     device : str or torch.device, default="cpu"
-    batch_size : int, default=1024
+    batch_size : int, default=256
         Rows per forward pass of a block.
     exit_costs : array-like of shape (n_exits,), default=None
         Incremental cost of each exit (for example FLOPs of block and head).
@@ -70,7 +70,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     }
 
     def __init__(
-        self, blocks, heads, *, classes=None, device="cpu", batch_size=1024, exit_costs=None
+        self, blocks, heads, *, classes=None, device="cpu", batch_size=256, exit_costs=None
     ):
         self.blocks = blocks
         self.heads = heads
