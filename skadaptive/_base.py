@@ -159,15 +159,18 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(X, "columns") and hasattr(X, "iloc"):
             out = validate_data(self, X, y, reset=reset, skip_check_array=True)
             return out
-        tags = get_tags(self)
+        if reset or not hasattr(self, "_input_tags"):
+            # The stages' tags, read once per fit (reading them costs ~0.1 ms a call).
+            self._input_tags = get_tags(self).input_tags
+        tags = self._input_tags
         return validate_data(
             self,
             X,
             y,
             reset=reset,
-            accept_sparse=["csr"] if tags.input_tags.sparse else False,
+            accept_sparse=["csr"] if tags.sparse else False,
             dtype=None,
-            ensure_all_finite="allow-nan" if tags.input_tags.allow_nan else True,
+            ensure_all_finite="allow-nan" if tags.allow_nan else True,
         )
 
     def _cross_fit(self, templates, X, y, sample_weight, classes):
