@@ -62,11 +62,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
+from _sweeps import (
+    LEARNED,
+    accuracy,
+    fmt,
+    log,
+    picks,
+    print_curves,
+    routed,
+    select,
+    sweep_learned,
+    sweep_threshold,
+)
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
@@ -74,19 +86,14 @@ from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
 from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier, RoutingPolicy
-from skadaptive.baselines import ThresholdPolicy, oracle_route
+from skadaptive.baselines import oracle_route
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "pmlb" / "letter" / "letter.tsv.gz").resolve()
 TOLERANCES = (0.01, 0.0)  # accuracy-loss targets, as fractions
-LEARNED = "learned"
 
 
 # ----------------------------------------------------------------------------- helpers
-def log(msg=""):
-    print(msg, flush=True)
-
-
 def load_letter(path):
     df = pd.read_csv(path, sep="\t")
     X = df.drop(columns="target").to_numpy(dtype=np.float64)
@@ -128,98 +135,36 @@ def paired_times(fn_a, fn_b, repeats):
     return float(np.median(ta)), float(np.median(tb))
 
 
-def accuracy(proba, y):
-    return float(np.mean(proba.argmax(axis=1) == y))
-
-
-def routed(res, y):
-    """(accuracy, mean cost) of a route result."""
-    return accuracy(res.proba, y), float(np.mean(res.cost))
-
-
 class CV:
     def __init__(self, n_splits, seed):
         self.n_splits, self.seed = n_splits, seed
 
 
 # ----------------------------------------------------------------------------- sweeps
-def sweep_learned(
-    out_pol, y_pol, out_test, y_test, costs, topology, lambdas, cv, classes, **policy_params
-):
-    """Learned policy over lambda: CV estimate on the policy split, refit, test."""
-    folds = list(
-        StratifiedKFold(n_splits=cv.n_splits, shuffle=True, random_state=cv.seed).split(
-            out_pol[:, 0], y_pol
-        )
-    )
-    records = []
-    for lam in lambdas:
-        params = dict(
-            costs=costs, cost_weight=float(lam), topology=topology, classes=classes, **policy_params
-        )
-        val_proba = np.zeros_like(out_pol[:, 0])
-        val_cost = np.zeros(len(y_pol))
-        for train, held in folds:
-            res = RoutingPolicy(**params).fit(out_pol[train], y_pol[train]).route(out_pol[held])
-            val_proba[held], val_cost[held] = res.proba, res.cost
-        test_acc, test_cost = routed(
-            RoutingPolicy(**params).fit(out_pol, y_pol).route(out_test), y_test
-        )
-        records.append(
-            dict(
-                param=float(lam),
-                val_acc=accuracy(val_proba, y_pol),
-                val_cost=float(val_cost.mean()),
-                test_acc=test_acc,
-                test_cost=test_cost,
-            )
-        )
-    return records
-
-
-def sweep_threshold(out_pol, y_pol, out_test, y_test, costs, criterion, grid, classes):
-    """Threshold baseline over its grid: it learns nothing, so the policy split is validation."""
-    records = []
-    for t in grid:
-        pol = ThresholdPolicy(threshold=float(t), criterion=criterion, costs=costs, classes=classes)
-        pol.fit(out_pol, y_pol)
-        val_acc, val_cost = routed(pol.route(out_pol), y_pol)
-        test_acc, test_cost = routed(pol.route(out_test), y_test)
-        records.append(
-            dict(
-                param=float(t),
-                val_acc=val_acc,
-                val_cost=val_cost,
-                test_acc=test_acc,
-                test_cost=test_cost,
-            )
-        )
-    return records
-
-
 def threshold_grids(n_classes):
     max_proba = np.r_[np.linspace(0.1, 0.9, 17), 1 - np.geomspace(0.05, 1e-4, 12), 1.01]
     entropy = np.r_[-1.0, np.geomspace(1e-4, 0.1, 13), np.linspace(0.2, np.log(n_classes), 24)]
     return {"max_proba": np.unique(max_proba), "entropy": np.unique(entropy)}
 
 
-def select(records, split, ref_acc, tol):
-    """The cheapest record whose accuracy loss on ``split`` is at most ``tol``."""
-    ok = [r for r in records if r[f"{split}_acc"] >= ref_acc - tol - 1e-12]
-    if not ok:
-        return None
-    return min(ok, key=lambda r: (r[f"{split}_cost"], -r[f"{split}_acc"]))
-
-
 def sweep_all(out_pol, y_pol, out_test, y_test, costs, topology, cfg, classes):
     families = {
         f"{LEARNED} (RoutingPolicy, {topology})": sweep_learned(
-            out_pol, y_pol, out_test, y_test, costs, topology, cfg["lambdas"], cfg["cv"], classes
+            out_pol,
+            y_pol,
+            out_test,
+            y_test,
+            costs,
+            topology,
+            cfg["lambdas"],
+            cfg["cv"].n_splits,
+            cfg["cv"].seed,
+            classes,
         )
     }
     for crit, grid in threshold_grids(len(classes)).items():
         families[f"threshold {crit}"] = sweep_threshold(
-            out_pol, y_pol, out_test, y_test, costs, crit, grid, classes
+            out_pol, y_pol, out_test, y_test, costs, grid, classes, criterion=crit
         )
     return families
 
@@ -260,27 +205,6 @@ def add_row(rows, part, family, acc, cost, ref, selection="-"):
             ref["cost"] / cost,
         )
     )
-
-
-def print_curves(families, ref):
-    for name, records in families.items():
-        log(f"  {name}: param -> validation acc / speed-up | test acc / speed-up")
-        for r in records:
-            log(
-                f"    {r['param']:10.4g}  {r['val_acc']:.4f} / {ref['cost'] / r['val_cost']:7.2f}x"
-                f"  | {r['test_acc']:.4f} / {ref['cost'] / r['test_cost']:7.2f}x"
-            )
-
-
-def picks(families, ref):
-    """The validation-selected cost_weights of the learned family, one per loss target."""
-    records = next(v for k, v in families.items() if k.startswith(LEARNED))
-    out = {}
-    for tol in TOLERANCES:
-        rec = select(records, "val", ref["val_acc"], tol)
-        rec = rec or max(records, key=lambda r: r["val_acc"])
-        out.setdefault(rec["param"], []).append(tol)
-    return out
 
 
 def batch_curve(name, predict, X, sizes, repeats, seed):
@@ -453,7 +377,7 @@ def network_selection(data, args, cfg, rows, wall):
     families = sweep_all(out_pol, y_pol, out_test, y_test, costs, "jump", cfg, classes)
     log(f"  sweeps took {time.perf_counter() - t0:.1f}s")
     if args.verbose:
-        print_curves(families, ref)
+        print_curves(families, ref["cost"])
     summarise(part, families, ref, rows)
     orc = oracle_route(out_test, y_test, costs, topology="jump", classes=classes)
     add_row(rows, part, "oracle (jump)", *routed(orc, y_test), ref, "uses y_test")
@@ -462,7 +386,7 @@ def network_selection(data, args, cfg, rows, wall):
 
     # The validation-selected cost_weights, as NetworkSelectionClassifier.
     last_name, last = models[-1]
-    for lam, tols in picks(families, ref).items():
+    for lam, tols in picks(families, ref, TOLERANCES).items():
         clf = NetworkSelectionClassifier(
             estimators=[(name, FrozenEstimator(m)) for name, m in models],
             costs=costs,
@@ -548,7 +472,7 @@ def early_exit(data, args, cfg, rows, wall):
     families = sweep_all(out_pol, y_pol, out_test, y_test, costs, "chain", cfg, classes)
     log(f"  sweeps took {time.perf_counter() - t0:.1f}s")
     if args.verbose:
-        print_curves(families, ref)
+        print_curves(families, ref["cost"])
     summarise(part, families, ref, rows)
     orc = oracle_route(out_test, y_test, costs, topology="chain", classes=classes)
     add_row(rows, part, "oracle (chain)", *routed(orc, y_test), ref, "uses y_test")
@@ -564,7 +488,7 @@ def early_exit(data, args, cfg, rows, wall):
         f"= {us_per_iteration:.3f} us/row per iteration"
     )
     log_batch_curves([("hgb", hgb.predict_proba)], X_pol, reps, args.seed)
-    for lam, tols in picks(families, ref).items():
+    for lam, tols in picks(families, ref, TOLERANCES).items():
         clf = EarlyExitClassifier(FrozenEstimator(hgb), exits=exits, cost_weight=lam)
         clf.fit(X_pol, y_pol)
         same_outputs = float(np.abs(clf.oof_outputs_ - out_pol).max())
@@ -626,10 +550,6 @@ def early_exit(data, args, cfg, rows, wall):
 
 
 # ----------------------------------------------------------------------------- report
-def fmt(v, spec, suffix=""):
-    return "-" if v is None else format(v, spec) + suffix
-
-
 def report(rows, wall, args, cfg, n_convergence, elapsed):
     log("\n## Results on the test split")
     log(

