@@ -13,7 +13,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils import check_random_state, get_tags
+from sklearn.utils import Bunch, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -243,7 +243,11 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             return check_costs(model.exit_costs_, model.n_exits_, name="exit_costs_")
         rng = check_random_state(self.random_state)
         rows = np.sort(rng.permutation(n_samples)[:N_TIMING_ROWS])
-        costs = measure_costs(model, _compat.safe_rows(X, rows), len(rows))
+        X_timing = _compat.safe_rows(X, rows)
+        if hasattr(model, "measure_exit_costs"):  # the model knows how to time its device
+            costs = np.maximum(np.asarray(model.measure_exit_costs(X_timing), float), 1e-12)
+        else:
+            costs = measure_costs(model, X_timing, len(rows))
         self._log("Measured per-row stage costs (seconds): %s", costs)
         return costs
 
@@ -252,6 +256,9 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         model = self.stage_model_
+        result = self._route_linear(model, X)
+        if result is not None:
+            return result
         state = model.init_exits(X)
         policy_X = X if FeatureBuilder(self.policy_.features).uses_X else None
         result = route(
@@ -263,6 +270,24 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         )
         result.cost = result.path @ self.costs_
         return result
+
+    def _route_linear(self, model, X):
+        """Let a model that has ``route_linear`` evaluate linear policies itself.
+
+        A torch network then routes on its device and copies nothing but the
+        answers back (the protocol's optional ``route_linear``).  The decisions are
+        those of the generic engine, computed in float64 there as here.
+        """
+        route_linear = getattr(model, "route_linear", None)
+        if route_linear is None or not np.array_equal(model.classes_, self.classes_):
+            return None
+        rule = self.policy_._linear_exit_rule()
+        if rule is None:
+            return None
+        proba, stage = route_linear(X, rule)
+        stage = np.asarray(stage, dtype=np.intp)
+        path = np.arange(self.n_stages_) <= stage[:, None]
+        return Bunch(proba=np.asarray(proba), stage=stage, path=path, cost=path @ self.costs_)
 
     def route(self, X):
         """Route ``X`` once and return everything about it.

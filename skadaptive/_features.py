@@ -13,6 +13,11 @@ N_TOP = 3  # largest sorted probabilities kept by the "summary" features
 _EPS = 1e-12
 
 
+def summary_width(n_classes):
+    """Columns of :func:`summary_block` for ``n_classes`` classes."""
+    return min(N_TOP, n_classes) + 2
+
+
 def summary_block(proba):
     """The few largest sorted probabilities, the top-two margin and the entropy.
 

@@ -13,11 +13,12 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._compat import LinearClassifierMixin
-from ._features import FeatureBuilder
+from ._features import FeatureBuilder, summary_width
 from ._reduction import learn_policies
 from ._routing import EXIT, JUMP, NEXT, route
 from ._validation import check_cost_weight, check_costs, sample_weight_param
@@ -92,6 +93,18 @@ def policy_predict(policy, features):
         scores = features @ policy.coef_[0] + policy.intercept_[0]
         return policy.classes_[(np.asarray(scores).ravel() > 0).astype(int)]
     return policy.predict(features)
+
+
+def _binary_linear(policy, n_features):
+    """``(coef, intercept)`` of a binary linear policy predicting 1 where score > 0, or None."""
+    if (
+        isinstance(policy, LinearClassifierMixin)
+        and getattr(policy, "coef_", None) is not None
+        and policy.coef_.shape == (1, n_features)
+        and np.array_equal(policy.classes_, [0, 1])
+    ):
+        return np.asarray(policy.coef_[0], dtype=float), float(policy.intercept_[0])
+    return None
 
 
 class _ConstantPolicy:
@@ -382,6 +395,39 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
 
     def _stage_block(self, proba):
         return self._builder.block(proba) if not callable(self.features) else proba
+
+    def _linear_exit_rule(self):
+        """The exit decisions as one linear rule over the stage blocks, or None.
+
+        For a chain whose exit policies are all binary linear models (or constant)
+        on ``"summary"`` or ``"proba"`` features, the decision at exit ``k`` is
+        "continue" where ``sum_j block_j @ weights[j][:, k] + intercept[k] > 0``,
+        ``j = 0..k``.  ``weights[j]`` has shape ``(block_width, n_stages - 1)``
+        (zero for the exits before ``j``), so a model can keep one running score
+        per remaining exit and add stage ``j``'s part as soon as stage ``j`` is
+        computed: this is what lets a device evaluate the policies without
+        copying anything to the host (see ``route_linear`` in the multi-exit
+        protocol).  None when any decision is not linear, or with jumps.
+        """
+        if self.topology != "chain" or self.features not in ("summary", "proba"):
+            return None
+        n_exits = self.n_stages_ - 1
+        n_classes = len(self.classes_)
+        width = summary_width(n_classes) if self.features == "summary" else n_classes
+        weights = [np.zeros((width, n_exits)) for _ in range(n_exits)]
+        intercept = np.zeros(n_exits)
+        for k in range(n_exits):
+            policy = self.policies_[(k, "exit")]
+            if isinstance(policy, _ConstantPolicy):
+                intercept[k] = 1.0 if policy.value == 1 else -1.0
+                continue
+            linear = _binary_linear(policy, (k + 1) * width)
+            if linear is None:
+                return None
+            coef, intercept[k] = linear
+            for j in range(k + 1):
+                weights[j][:, k] = coef[j * width : (j + 1) * width]
+        return Bunch(features=self.features, weights=weights, intercept=intercept)
 
     def _decide(self, node, blocks, X_rows):
         probas = blocks if callable(self.features) else None

@@ -192,6 +192,88 @@ def test_every_row_exits_at_the_first_exit(digits):
     assert net.blocks[1].seen == [] and net.blocks[2].seen == []
 
 
+def host_route(clf, X):
+    """The generic engine's answer: the fitted policy on every exit's outputs, on the host."""
+    return clf.policy_.route(np.stack(list(clf.staged_predict_proba(X)), axis=1))
+
+
+def spy(monkeypatch, cls, name):
+    calls = []
+    original = getattr(cls, name)
+
+    def wrapper(self, *args, **kwargs):
+        calls.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("features", ["summary", "proba"])
+@pytest.mark.parametrize("batch_size", [1, 7, 4096])
+def test_linear_policies_route_on_the_device_as_on_the_host(
+    digits, features, batch_size, monkeypatch
+):
+    X, y = digits
+    net = make_multi_exit(digits).set_params(batch_size=batch_size)
+    clf = EarlyExitClassifier(net, cost_weight=0.01, features=features, cv=3, random_state=0)
+    clf.fit(with_ids(X[800:1400]), y[800:1400])
+    X_test = with_ids(X[1400:])
+    calls = spy(monkeypatch, MultiExitNetwork, "route_linear")
+    for b in net.blocks:
+        b.seen.clear()
+    res = clf.route(X_test)
+    seen = [[i for batch in block.seen for i in batch] for block in net.blocks]
+    assert len(calls) == 1
+    expected = host_route(clf, X_test)
+    assert_array_equal(res.stage, expected.stage)
+    assert_array_equal(res.path, expected.path)
+    assert_allclose(res.proba, expected.proba, rtol=1e-5, atol=1e-6)  # float32 batches
+    assert_allclose(res.cost, expected.cost)
+    assert len(np.unique(res.stage)) == 3  # every exit answers some rows
+    for k in range(3):  # a block sees exactly the rows that reach it, once each
+        assert sorted(seen[k]) == np.flatnonzero(res.path[:, k]).tolist()
+
+
+def test_other_policies_route_on_the_host(digits, monkeypatch):
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = digits
+    net = make_multi_exit(digits)
+    clf = EarlyExitClassifier(
+        net, policy_estimator=DecisionTreeClassifier(max_depth=3, random_state=0), cv=3
+    ).fit(with_ids(X[800:1400]), y[800:1400])
+    assert clf.policy_._linear_exit_rule() is None
+    calls = spy(monkeypatch, MultiExitNetwork, "route_linear")
+    X_test = with_ids(X[1400:])
+    res = clf.route(X_test)
+    assert calls == []
+    assert_array_equal(res.stage, host_route(clf, X_test).stage)
+
+
+def test_linear_exit_rule_of_constant_policies(digits):
+    X, y = digits
+    net = make_multi_exit(digits)
+    X_fit = with_ids(X[800:1400])
+    rule = EarlyExitClassifier(net, cost_weight=1e6, cv=3).fit(X_fit, y[800:1400])
+    rule = rule.policy_._linear_exit_rule()
+    assert_array_equal(rule.intercept, [-1, -1])  # always exit
+    assert all(not w.any() for w in rule.weights)
+    proba_x = EarlyExitClassifier(net, features="proba+X", cv=3).fit(X_fit, y[800:1400])
+    assert proba_x.policy_._linear_exit_rule() is None  # needs X: routed on the host
+
+
+def test_measured_exit_costs(digits, monkeypatch):
+    X, y = digits
+    net = make_multi_exit(digits).set_params(exit_costs=None)
+    seconds = net.fit(y=y).measure_exit_costs(with_ids(X[:300]), repeats=3)
+    assert seconds.shape == (3,) and np.all(seconds > 0)
+    calls = spy(monkeypatch, MultiExitNetwork, "measure_exit_costs")
+    clf = EarlyExitClassifier(net, cv=3).fit(with_ids(X[800:1400]), y[800:1400])
+    assert len(calls) == 1 and len(calls[0][0]) == 512  # timed on a sample of the fit rows
+    assert clf.costs_.shape == (3,) and np.all(clf.costs_ > 0)
+
+
 def test_pickle_round_trip_and_weights_only(digits, tmp_path):
     X, y = digits
     net = make_multi_exit(digits)
@@ -298,3 +380,7 @@ def test_routing_on_a_gpu_matches_the_cpu(digits):
     assert_allclose(gpu.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
     again = pickle.loads(pickle.dumps(gpu))
     assert_allclose(again.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
+    assert gpu.policy_._linear_exit_rule() is not None  # so predict routed on the device
+    assert_array_equal(gpu.route(X_test).stage, host_route(gpu, X_test).stage)
+    seconds = net.measure_exit_costs(X_test, repeats=3)  # CUDA events
+    assert seconds.shape == (3,) and np.all(seconds > 0)

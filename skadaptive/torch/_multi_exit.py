@@ -1,6 +1,7 @@
 """MultiExitNetwork: blocks with an exit head after each, routed on the device."""
 
 import numbers
+import time
 
 import numpy as np
 import torch
@@ -8,6 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._features import _EPS, N_TOP
 from ._common import TorchEstimatorMixin, as_tensor
 
 
@@ -114,31 +116,142 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
             module.eval()
         return {"X": X, "rows": None, "h": None}
 
+    def _run_stage(self, k, inputs, device):
+        """Block ``k`` and head ``k`` on ``inputs``, ``batch_size`` rows at a time.
+
+        ``inputs``: the rows of X (array) or the activations of block ``k - 1``.
+        Returns the activations and the class probabilities (float32, on the device).
+        """
+        acts, probas = [], []
+        for start in range(0, len(inputs), self.batch_size):
+            h = self.blocks[k](as_tensor(inputs[start : start + self.batch_size], device))
+            acts.append(h)
+            probas.append(torch.softmax(self.heads[k](h), dim=1))
+        if len(acts) == 1:
+            return acts[0], probas[0]
+        return torch.cat(acts), torch.cat(probas)
+
     @torch.inference_mode()
     def predict_exit_proba(self, state, k, rows):
         """Run block ``k`` and head ``k`` on ``rows``; keep their activations on the device."""
         rows = np.asarray(rows)
         device = self._device()
         if k == 0:
-            inputs = None
+            inputs = state["X"][rows]
         else:
             pos = np.searchsorted(state["rows"], rows)
             if np.any(pos >= len(state["rows"])) or not np.array_equal(state["rows"][pos], rows):
                 raise ValueError(f"Exit {k} got rows that did not compute exit {k - 1}.")
-            index = torch.as_tensor(pos, device=device)
-            inputs = state["h"].index_select(0, index)
-        acts, probas = [], []
-        for start in range(0, len(rows), self.batch_size):
-            if inputs is None:
-                batch = as_tensor(state["X"][rows[start : start + self.batch_size]], device)
-            else:
-                batch = inputs[start : start + self.batch_size]
-            h = self.blocks[k](batch)
-            acts.append(h)
-            probas.append(torch.softmax(self.heads[k](h), dim=1))
-        state["h"] = torch.cat(acts) if len(acts) > 1 else acts[0]
+            inputs = state["h"].index_select(0, torch.as_tensor(pos, device=device))
+        state["h"], proba = self._run_stage(k, inputs, device)
         state["rows"] = rows
-        return torch.cat(probas).cpu().double().numpy()
+        return proba.cpu().double().numpy()
+
+    @torch.inference_mode()
+    def route_linear(self, X, rule):
+        """Route every row of ``X`` on the device, with linear exit policies.
+
+        The optional part of the multi-exit protocol that
+        :class:`~skadaptive.EarlyExitClassifier` uses when its policies are linear
+        (the default logistic regression, on ``"summary"`` or ``"proba"``
+        features).  The policy features, a running policy score per remaining exit
+        and the decisions are computed on the device, in float64 from the float32
+        probabilities, as the host would; the rows that stop are dropped from the
+        activations, scores and row ids with one index select per exit.  Only the
+        answers (probabilities and exit index per row) are copied to the host, once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        rule : Bunch
+            ``features`` ("summary" or "proba"), ``weights`` (one array of shape
+            ``(block_width, n_exits - 1)`` per non-final exit) and ``intercept``
+            (shape ``(n_exits - 1,)``): a row continues past exit ``k`` where
+            ``sum_j block_j @ weights[j][:, k] + intercept[k] > 0`` over the exits
+            ``j <= k`` it computed.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities of the exit that answers each row.
+        stage : ndarray of shape (n_samples,)
+            Index of that exit.
+        """
+        check_is_fitted(self)
+        for module in [*self.blocks, *self.heads]:
+            module.eval()
+        device = self._device()
+        n_samples, n_exits = len(X), self.n_exits_
+        weights = [torch.as_tensor(w, dtype=torch.float64, device=device) for w in rule.weights]
+        intercept = torch.as_tensor(rule.intercept, dtype=torch.float64, device=device)
+        out_proba = torch.zeros((n_samples, len(self.classes_)), device=device)
+        out_stage = torch.full((n_samples,), n_exits - 1, dtype=torch.long, device=device)
+        ids = torch.arange(n_samples, device=device)  # input row of each active row
+        h, scores = X, None
+        for k in range(n_exits):
+            h, proba = self._run_stage(k, h, device)
+            if k == n_exits - 1:
+                out_proba.index_copy_(0, ids, proba)
+                break
+            block = proba.double()
+            if rule.features == "summary":
+                block = _summary_block(block)
+            part = block @ weights[k]
+            scores = part if scores is None else scores + part
+            go = scores[:, k] + intercept[k] > 0
+            stop = torch.logical_not(go)
+            out_proba.index_copy_(0, ids[stop], proba[stop])
+            out_stage.index_fill_(0, ids[stop], k)
+            keep = torch.nonzero(go).squeeze(1)
+            if len(keep) == 0:
+                break
+            ids, h, scores = ids[keep], h.index_select(0, keep), scores.index_select(0, keep)
+        return out_proba.cpu().double().numpy(), out_stage.cpu().numpy()
+
+    @torch.inference_mode()
+    def measure_exit_costs(self, X, repeats=7):
+        """Median seconds per row of each exit's block and head, timed on the device.
+
+        Every row of ``X`` runs every exit, ``batch_size`` rows per forward pass,
+        after one untimed warm-up pass.  On a GPU each stage is timed with CUDA
+        events (the GPU's own clock, no host round trip inside a stage); elsewhere
+        with ``time.perf_counter`` around synchronous calls.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        repeats : int, default=7
+
+        Returns
+        -------
+        seconds : ndarray of shape (n_exits,)
+        """
+        check_is_fitted(self)
+        for module in [*self.blocks, *self.heads]:
+            module.eval()
+        device = self._device()
+        X_t = as_tensor(X, device)
+        cuda = device.type == "cuda"
+        times = np.zeros((repeats + 1, self.n_exits_))
+        for r in range(repeats + 1):
+            h = X_t
+            if cuda:
+                events = [torch.cuda.Event(enable_timing=True) for _ in range(self.n_exits_ + 1)]
+                events[0].record()
+            else:
+                t0 = time.perf_counter()
+            for k in range(self.n_exits_):
+                h, _ = self._run_stage(k, h, device)
+                if cuda:
+                    events[k + 1].record()
+                else:
+                    t1 = time.perf_counter()
+                    times[r, k] = t1 - t0
+                    t0 = t1
+            if cuda:
+                torch.cuda.synchronize(device)
+                times[r] = [a.elapsed_time(b) / 1e3 for a, b in zip(events, events[1:])]
+        return np.median(times[1:], axis=0) / len(X_t)
 
     @torch.inference_mode()
     def predict_proba(self, X):
@@ -152,3 +265,12 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """The most probable class at the last exit."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _summary_block(proba):
+    """:func:`skadaptive._features.summary_block` in torch, on the device."""
+    n_top = min(N_TOP, proba.shape[1])
+    top = torch.topk(proba, n_top, dim=1).values
+    margin = top[:, :1] - top[:, 1:2] if n_top > 1 else top[:, :1]
+    entropy = -(proba * torch.log(torch.clamp(proba, min=_EPS))).sum(dim=1, keepdim=True)
+    return torch.cat([top, margin, entropy], dim=1)
