@@ -1,5 +1,30 @@
-"""Collection settings: the torch subpackage's doctests need torch."""
+"""Test-session settings for the whole repository.
+
+- The torch subpackage's doctests need torch: without it they are not collected.
+- Every test runs with one BLAS/OpenMP/torch thread. The tests use small data; on a
+  busy machine (two test runs on two cores) threads that spin while waiting for a
+  core made the suite five times slower.
+"""
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["skadaptive/torch"]
+import pytest
+import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so that the limit reaches it)
+from threadpoolctl import threadpool_limits
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+collect_ignore = [] if HAS_TORCH else ["skadaptive/torch"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_pool():
+    threads = None
+    if HAS_TORCH:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    if threads is not None:
+        torch.set_num_threads(threads)

@@ -159,6 +159,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(X, "columns") and hasattr(X, "iloc"):
             out = validate_data(self, X, y, reset=reset, skip_check_array=True)
             return out
+        if not reset and self._is_plain_float_array(X):
+            return X
         if reset or not hasattr(self, "_input_tags"):
             # The stages' tags, read once per fit (reading them costs ~0.1 ms a call).
             self._input_tags = get_tags(self).input_tags
@@ -172,6 +174,30 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             dtype=None,
             ensure_all_finite="allow-nan" if tags.allow_nan else True,
         )
+
+    def _is_plain_float_array(self, X):
+        """Whether predict-time ``X`` needs none of ``validate_data``'s conversions.
+
+        A 2-D float ndarray with the fitted number of columns and finite values
+        (NaN allowed where the stages take it) would come back from
+        ``validate_data`` unchanged; checking that directly costs ~20 us instead of
+        ~200 us, which matters when a small batch is routed through fast stages.
+        Anything else (lists, other dtypes, sparse matrices, a model fitted on named
+        columns, bad values) takes the full path and its error messages.
+        """
+        if not (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype.kind == "f"
+            and X.shape[0] > 0
+            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and not hasattr(self, "feature_names_in_")
+            and hasattr(self, "_input_tags")
+        ):
+            return False
+        if self._input_tags.allow_nan:
+            return not np.isinf(X).any()
+        return bool(np.isfinite(X).all())
 
     def _cross_fit(self, templates, X, y, sample_weight, classes):
         cv = self.cv

@@ -369,6 +369,32 @@ def test_nan_passes_to_stages_that_take_it(digits):
     assert clf.predict(X[:50]).shape == (50,)
 
 
+def test_predict_input_checks_have_a_fast_path_with_the_same_answers(digits):
+    X, y, X_test, _ = digits
+    clf = ladder().fit(X, y)
+    expected = clf.predict_proba(X_test.tolist())  # a list: the full validate_data path
+    assert_array_equal(clf.predict_proba(X_test), expected)  # float ndarray: the fast path
+    assert_array_equal(clf.predict_proba(X_test.astype(np.float32)), expected)
+    bad = X_test.copy()
+    bad[3, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.predict(bad)
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X_test[:, :10])
+    nan_ok = EarlyExitClassifier(
+        HistGradientBoostingClassifier(max_iter=10, early_stopping=False, random_state=0),
+        exits=[5, 10],
+        cv=3,
+    ).fit(X, y)
+    assert nan_ok.predict(bad).shape == (len(bad),)
+    bad[3, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        nan_ok.predict(bad)
+
+
 @pytest.mark.parametrize("make", [ladder, forest_exits])
 def test_staged_predict_proba_runs_every_stage(make, digits):
     X, y, X_test, _ = digits

@@ -274,6 +274,17 @@ def test_measured_exit_costs(digits, monkeypatch):
     assert clf.costs_.shape == (3,) and np.all(clf.costs_ > 0)
 
 
+def test_modules_back_in_training_mode_are_evaluated_in_eval_mode(digits):
+    X, y = digits
+    net = make_multi_exit(digits)
+    clf = EarlyExitClassifier(net, cost_weight=0.01, cv=3).fit(with_ids(X[800:1400]), y[800:1400])
+    expected = clf.predict_proba(with_ids(X[1400:]))
+    for module in [*net.blocks, *net.heads]:
+        module.train()
+    assert_allclose(clf.predict_proba(with_ids(X[1400:])), expected)
+    assert not any(m.training for block in net.blocks for m in block.modules())
+
+
 def test_pickle_round_trip_and_weights_only(digits, tmp_path):
     X, y = digits
     net = make_multi_exit(digits)

@@ -81,7 +81,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         self.classes_ = self._fitted_classes(y)
-        self.module.to(self._device())
+        self.module.to(self._device()).eval()
         return self
 
     @torch.inference_mode()
@@ -98,7 +98,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         device = self._device()
-        self.module.eval()
+        self._eval_modules()
         n = len(X)
         out = []
         for start in range(0, n, self.batch_size):

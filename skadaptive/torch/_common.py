@@ -64,6 +64,22 @@ class TorchEstimatorMixin:
     def _device(self):
         return resolve_device(self.device)
 
+    def _modules(self):
+        for name in self._module_attributes:
+            value = getattr(self, name)
+            yield from value if isinstance(value, (list, tuple)) else [value]
+
+    def _eval_modules(self):
+        """Put the modules in eval mode, walking a module tree only where it is not.
+
+        ``Module.eval()`` visits every submodule (about 30 us for a small CNN), too
+        much to pay on every predict call; the top-level flag is read instead, and
+        a module that the user put back in training mode is switched again.
+        """
+        for module in self._modules():
+            if module.training:
+                module.eval()
+
     def __getstate__(self):
         state = dict(super().__getstate__())
         state["_module_blobs"] = {}

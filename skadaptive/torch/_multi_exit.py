@@ -105,15 +105,14 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.exit_costs_ = None if self.exit_costs is None else np.asarray(self.exit_costs, float)
         device = self._device()
         for module in [*self.blocks, *self.heads]:
-            module.to(device)
+            module.to(device).eval()
         return self
 
     # -- the multi-exit protocol -------------------------------------------------
     def init_exits(self, X):
         """Start routing ``X``: nothing is computed or copied to the device yet."""
         check_is_fitted(self)
-        for module in [*self.blocks, *self.heads]:
-            module.eval()
+        self._eval_modules()
         return {"X": X, "rows": None, "h": None}
 
     def _run_stage(self, k, inputs, device):
@@ -178,8 +177,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
             Index of that exit.
         """
         check_is_fitted(self)
-        for module in [*self.blocks, *self.heads]:
-            module.eval()
+        self._eval_modules()
         device = self._device()
         n_samples, n_exits = len(X), self.n_exits_
         weights = [torch.as_tensor(w, dtype=torch.float64, device=device) for w in rule.weights]
@@ -199,13 +197,15 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
             part = block @ weights[k]
             scores = part if scores is None else scores + part
             go = scores[:, k] + intercept[k] > 0
-            stop = torch.logical_not(go)
-            out_proba.index_copy_(0, ids[stop], proba[stop])
-            out_stage.index_fill_(0, ids[stop], k)
+            stop = torch.nonzero(torch.logical_not(go)).squeeze(1)
+            stop_ids = ids.index_select(0, stop)
+            out_proba.index_copy_(0, stop_ids, proba.index_select(0, stop))
+            out_stage.index_fill_(0, stop_ids, k)
             keep = torch.nonzero(go).squeeze(1)
             if len(keep) == 0:
                 break
-            ids, h, scores = ids[keep], h.index_select(0, keep), scores.index_select(0, keep)
+            ids, h = ids.index_select(0, keep), h.index_select(0, keep)
+            scores = scores.index_select(0, keep)
         return out_proba.cpu().double().numpy(), out_stage.cpu().numpy()
 
     @torch.inference_mode()
@@ -227,8 +227,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         seconds : ndarray of shape (n_exits,)
         """
         check_is_fitted(self)
-        for module in [*self.blocks, *self.heads]:
-            module.eval()
+        self._eval_modules()
         device = self._device()
         X_t = as_tensor(X, device)
         cuda = device.type == "cuda"
