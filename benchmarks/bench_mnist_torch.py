@@ -14,14 +14,21 @@ Two experiments, each against the most expensive model run alone:
 A. Early exit: one CNN with 4 exits (two strided convolutions, then a 3x3 convolution,
    another 3x3 convolution, then a strided convolution and a 256-unit dense layer; a
    linear head after each block), trained jointly on the sum of the exits'
-   cross-entropies, wrapped in ``skadaptive.torch.MultiExitNetwork`` with
-   ``exit_costs`` = FLOPs of each block and its head, and routed by
+   cross-entropies, wrapped in ``skadaptive.torch.MultiExitNetwork`` and routed by
    ``EarlyExitClassifier``.  Reference: the full network (``net.predict_proba``, every
    block and head).
 B. Network selection: three CNNs of rising width (8, 16 and 32 channels in the first
    layer, the same layout), each wrapped in ``skadaptive.torch.TorchClassifier``, routed
-   by ``NetworkSelectionClassifier`` (topology "jump") with costs = FLOPs of each
-   network.  Reference: the widest network alone.
+   by ``NetworkSelectionClassifier`` (topology "jump").  Reference: the widest
+   network alone.
+
+Costs (``--costs``): by default each stage's time per row on the device, measured by
+the estimators themselves during fit (``costs=None`` / ``"time"``: a warm-up, then the
+median of 7 passes over 512 validation rows; on a GPU ``MultiExitNetwork`` times its
+blocks with CUDA events).  ``--costs flops`` learns with FLOPs instead.  Either way the
+FLOP speed-up of the same routes is reported too: on small CNNs on a CPU, FLOPs track
+time poorly (the first, cheap exit takes about twice its FLOP share of the time), so a
+FLOP cost model promises speed-ups that the wall clock cannot deliver.
 
 FLOPs = 2 x the multiply-accumulates of the convolutions and linear layers, counted
 with forward hooks on one row (activations, pooling and softmax are not counted).
@@ -110,6 +117,12 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TOLERANCES = (0.01, 0.005, 0.0)  # accuracy-loss targets against the reference, as fractions
 N_CLASSES = 10
 CLASSES = np.arange(N_CLASSES)
+UNITS = {"time": ("us", 1e6), "flops": ("MFLOPs", 1e-6)}  # cost unit per row, and its scale
+COST_DOC = {
+    "time": "each stage's time per row on the device, measured by the estimator during fit "
+    "(median of 7 passes over 512 validation rows, batch_size rows per forward pass)",
+    "flops": "FLOPs (2 x multiply-accumulates of convolutions and linear layers)",
+}
 THRESHOLD_GRID = np.unique(np.r_[np.linspace(0.5, 0.9, 9), 1 - np.geomspace(0.05, 1e-5, 17), 1.01])
 
 
@@ -403,6 +416,7 @@ def time_point(
     X_test,
     path,
     costs,
+    flops,
     ref_is_last,
     cfg,
     device,
@@ -411,7 +425,9 @@ def time_point(
     """Wall clock of ``clf.predict`` against ``reference`` at one batch size, and where it goes.
 
     - measured: reference time / ``clf.predict`` time, interleaved repeats;
-    - cost model: the FLOP speed-up of the same rows' routes;
+    - cost model: the speed-up of the same rows' routes under the costs the policies were
+      learned with (``--costs``: stage times measured by the estimator, or FLOPs);
+    - FLOP model: the same under FLOP costs;
     - time model: the same routes costed with each stage's measured time when every row
       of the batch runs it (what the cost model would say with time for FLOPs);
     - stages: each stage replayed on exactly the rows routed to it, batch by batch;
@@ -442,6 +458,8 @@ def time_point(
     )
     ref_cost = costs[-1] if ref_is_last else costs.sum()
     model = ref_cost / float(np.mean(path[rows] @ costs))
+    flop_ref = flops[-1] if ref_is_last else flops.sum()
+    flop_model = flop_ref / float(np.mean(path[rows] @ flops))
     full_paths = [np.ones_like(p) for p in routed_paths]
     stage_all = stage_seconds(
         make_stage_fns, batches, full_paths, len(costs), cfg["stage_repeats"], device
@@ -456,6 +474,7 @@ def time_point(
         t_clf=t_clf,
         wall=t_ref / t_clf,
         model=model,
+        flop_model=flop_model,
         time_model=time_model,
         stage_all=stage_all,
         t_stages=t_stages,
@@ -471,7 +490,8 @@ def log_timing(w):
         f"    batch {w['batch']:4d} ({w['calls']} calls, {w['rows']} rows): predict "
         f"{w['t_clf'] * 1e3:7.1f} ms vs reference {w['t_ref'] * 1e3:7.1f} ms -> measured "
         f"{w['wall']:5.2f}x, cost model {w['model']:5.2f}x, ratio {ratio:.2f}{verdict}; "
-        f"time model {w['time_model']:5.2f}x; predict = stages on routed rows "
+        f"FLOP model {w['flop_model']:5.2f}x; time model {w['time_model']:5.2f}x; predict = "
+        "stages on routed rows "
         f"{w['t_stages'] * 1e3:.1f} + policies {w['t_policy'] * 1e3:.1f} + rest "
         f"{w['t_rest'] * 1e3:.1f} ms"
     )
@@ -484,7 +504,7 @@ def early_exit(data, args, cfg, rows, wall, device):
     log("\n## Part A: early exit (MultiExitNetwork + EarlyExitClassifier)")
     torch.manual_seed(args.seed)
     blocks, heads = multi_exit_modules(16)
-    costs = exit_flops(blocks, heads)
+    flops = exit_flops(blocks, heads)
     t0 = time.perf_counter()
     with torch_threads(args.train_threads):
         train(
@@ -506,17 +526,24 @@ def early_exit(data, args, cfg, rows, wall, device):
         classes=np.arange(N_CLASSES),
         device=args.device,
         batch_size=args.chunk,
-        exit_costs=costs,
+        exit_costs=flops if args.costs == "flops" else None,
     ).fit()  # no training: records the classes, moves the modules to device
     # Exit outputs, computed once: validation out of fold (the estimator's cross-fitting;
-    # the net is pretrained, so every fold sees the same weights) and test.
-    clf0 = EarlyExitClassifier(net, cv=cfg["cv"], random_state=args.seed).fit(X_val, y_val)
+    # the net is pretrained, so every fold sees the same weights) and test.  With
+    # --costs time the estimator measures each exit's time per row on the device
+    # (MultiExitNetwork.measure_exit_costs, 512 validation rows); every later fit
+    # gets those costs, so that all operating points share one cost model.
+    with torch_threads(args.threads):
+        clf0 = EarlyExitClassifier(net, cv=cfg["cv"], random_state=args.seed).fit(X_val, y_val)
+    costs = clf0.costs_
+    unit, scale_ = UNITS[args.costs]
     out_val = clf0.oof_outputs_
     out_test = np.stack(list(clf0.staged_predict_proba(X_test)), axis=1)
-    log("  exit  MFLOPs (cumulative)  validation acc  test acc")
+    log(f"  exit  MFLOPs (cumulative)  cost {unit}/row (cumulative)  validation acc  test acc")
     for k in range(len(costs)):
         log(
-            f"  {k:4d}  {costs[k] / 1e6:6.3f} ({costs[: k + 1].sum() / 1e6:6.3f})"
+            f"  {k:4d}  {flops[k] / 1e6:6.3f} ({flops[: k + 1].sum() / 1e6:6.3f})"
+            f"  {costs[k] * scale_:10.3f} ({costs[: k + 1].sum() * scale_:8.3f})"
             f"  {accuracy(out_val[:, k], y_val):14.4f}  {accuracy(out_test[:, k], y_test):8.4f}"
         )
     ref_cost = costs.sum()
@@ -543,7 +570,9 @@ def early_exit(data, args, cfg, rows, wall, device):
         ]
 
     for lam, tols in picks(families, ref, TOLERANCES).items():
-        clf = EarlyExitClassifier(net, cost_weight=lam, cv=cfg["cv"], random_state=args.seed)
+        clf = EarlyExitClassifier(
+            net, costs=costs, cost_weight=lam, cv=cfg["cv"], random_state=args.seed
+        )
         clf.fit(X_val, y_val)
         res = clf.route(X_test)
         sweep_res = (
@@ -555,23 +584,27 @@ def early_exit(data, args, cfg, rows, wall, device):
         acc = float(np.mean(clf.classes_[res.proba.argmax(1)] == y_test))
         log(
             f"  EarlyExitClassifier(cost_weight={lam:.4g}) [{target_label(tols)}]: test acc "
-            f"{acc:.4f} (full {ref['test_acc']:.4f}), {res.cost.mean() / 1e6:.3f} MFLOPs/row, "
-            f"cost-model speed-up {ref_cost / res.cost.mean():.2f}x; exits taken "
+            f"{acc:.4f} (full {ref['test_acc']:.4f}), {res.cost.mean() * scale_:.3f} {unit}/row, "
+            f"cost-model speed-up {ref_cost / res.cost.mean():.2f}x (FLOPs "
+            f"{flops.sum() / np.mean(res.path @ flops):.2f}x); exits taken "
             f"{np.bincount(res.stage, minlength=len(costs)).tolist()}; routing = the sweep's "
             f"on {100 * agree:.1f}% of test rows"
         )
         ctx = dict(clf=clf, reference=net.predict_proba, make_stage_fns=stage_fns, cfg=cfg)
         ctx.update(out_test=out_test, X_test=X_test, path=res.path, costs=costs, device=device)
+        ctx.update(flops=flops)
         for batch in (1, 64, 1024):
             w = time_point(ref_is_last=False, batch=batch, **ctx)
             w.update(part=part, lam=lam, target=target_label(tols), estimator="EarlyExitClassifier")
             log_timing(w)
             wall.append(w)
         log(
-            "    stage time share at batch 1024 (all rows) vs FLOP share: "
+            "    stage time share at batch 1024 (all rows) vs cost share vs FLOP share: "
             + ", ".join(
-                f"{t:.2f}/{c:.2f}"
-                for t, c in zip(w["stage_all"] / w["stage_all"].sum(), costs / costs.sum())
+                f"{t:.2f}/{c:.2f}/{f:.2f}"
+                for t, c, f in zip(
+                    w["stage_all"] / w["stage_all"].sum(), costs / costs.sum(), flops / flops.sum()
+                )
             )
         )
 
@@ -581,11 +614,11 @@ def network_selection(data, args, cfg, rows, wall, device):
     X_tr, y_tr, X_val, y_val, X_test, y_test = data
     part = "network selection"
     log("\n## Part B: network selection (TorchClassifier x 3 + NetworkSelectionClassifier)")
-    models, costs = [], []
+    models, flops = [], []
     for c in cfg["widths"]:
         torch.manual_seed(args.seed)
         module = cnn(c)
-        costs.append(count_flops(module, torch.zeros(1, 784))[0])
+        flops.append(count_flops(module, torch.zeros(1, 784))[0])
         t0 = time.perf_counter()
         with torch_threads(args.train_threads):
             train(
@@ -596,13 +629,24 @@ def network_selection(data, args, cfg, rows, wall, device):
             module, classes=np.arange(N_CLASSES), device=args.device, batch_size=args.chunk
         )
         models.append((f"cnn{c}", clf_c.fit()))
-    costs = np.array(costs)
+    flops = np.array(flops)
+    unit, scale_ = UNITS[args.costs]
+    if args.costs == "time":  # each network's time per row on the device, measured by the estimator
+        with torch_threads(args.threads):
+            costs = (
+                NetworkSelectionClassifier(models, costs="time", cv=2, random_state=args.seed)
+                .fit(X_val, y_val)
+                .costs_
+            )
+    else:
+        costs = flops
     out_val = np.stack([m.predict_proba(X_val) for _, m in models], axis=1)
     out_test = np.stack([m.predict_proba(X_test) for _, m in models], axis=1)
-    log("  model   MFLOPs  validation acc  test acc")
+    log(f"  model   MFLOPs  cost {unit}/row  validation acc  test acc")
     for k, (name, _) in enumerate(models):
         log(
-            f"  {name:6s} {costs[k] / 1e6:7.3f}  {accuracy(out_val[:, k], y_val):14.4f}"
+            f"  {name:6s} {flops[k] / 1e6:7.3f}  {costs[k] * scale_:13.3f}"
+            f"  {accuracy(out_val[:, k], y_val):14.4f}"
             f"  {accuracy(out_test[:, k], y_test):8.4f}"
         )
     ref_cost = costs[-1]
@@ -654,13 +698,16 @@ def network_selection(data, args, cfg, rows, wall, device):
         log(
             f"  NetworkSelectionClassifier(cost_weight={lam:.4g}) [{target_label(tols)}]: test acc "
             f"{acc:.4f} ({models[-1][0]} {ref['test_acc']:.4f}), "
-            f"{res.cost.mean() / 1e6:.3f} MFLOPs/row, cost-model speed-up "
-            f"{ref_cost / res.cost.mean():.2f}x; rows run per model {ran}, answered "
+            f"{res.cost.mean() * scale_:.3f} {unit}/row, cost-model speed-up "
+            f"{ref_cost / res.cost.mean():.2f}x "
+            f"(FLOPs {flops[-1] / np.mean(res.path @ flops):.2f}x)"
+            f"; rows run per model {ran}, answered "
             f"{np.bincount(res.stage, minlength=len(costs)).tolist()}; routing = the sweep's on "
             f"{100 * agree:.1f}% of test rows"
         )
         ctx = dict(clf=clf, reference=reference.predict_proba, make_stage_fns=stage_fns, cfg=cfg)
         ctx.update(out_test=out_test, X_test=X_test, path=res.path, costs=costs, device=device)
+        ctx.update(flops=flops)
         for batch in (64, 1024):
             w = time_point(ref_is_last=True, batch=batch, **ctx)
             w.update(part=part, lam=lam, target=target_label(tols))
@@ -668,10 +715,10 @@ def network_selection(data, args, cfg, rows, wall, device):
             log_timing(w)
             wall.append(w)
         log(
-            "    per-row time at batch 1024 (us) vs MFLOPs: "
+            f"    per-row time at batch 1024 (us) vs cost ({unit}) vs MFLOPs: "
             + ", ".join(
-                f"{name} {t / w['rows'] * 1e6:.1f}/{c / 1e6:.2f}"
-                for (name, _), t, c in zip(models, w["stage_all"], costs)
+                f"{name} {t / w['rows'] * 1e6:.1f}/{c * scale_:.2f}/{f / 1e6:.2f}"
+                for (name, _), t, c, f in zip(models, w["stage_all"], costs, flops)
             )
         )
 
@@ -680,13 +727,15 @@ def network_selection(data, args, cfg, rows, wall, device):
 def report(rows, wall, args, cfg, n_convergence, elapsed, device, train_path):
     log("\n## Results on the 10,000 MNIST test images")
     log(
-        "\nSpeed-up = cost-model speed-up (FLOPs) over the reference (early exit: the full "
+        f"\nCosts = {COST_DOC[args.costs]}.  "
+        "Speed-up = cost-model speed-up over the reference (early exit: the full "
         "network, every block and head; network selection: the widest CNN alone).  Loss = "
         "reference test accuracy minus test accuracy, in percentage points.  Every policy "
         "parameter (cost_weight, threshold) was selected on the validation split for its "
         "target.\n"
     )
-    log("| part | policy | target | param | test acc | loss (pp) | MFLOPs/row | speed-up |")
+    unit, scale_ = UNITS[args.costs]
+    log(f"| part | policy | target | param | test acc | loss (pp) | {unit}/row | speed-up |")
     log("|---|---|---|---:|---:|---:|---:|---:|")
     refs = {}
     for part, family, tol, param, acc, cost, speedup in rows:
@@ -696,7 +745,7 @@ def report(rows, wall, args, cfg, n_convergence, elapsed, device, train_path):
         target = "-" if tol is None else f"<= {100 * tol:g} pp"
         log(
             f"| {part} | {family} | {target} | {fmt(param, '.4g')} | {fmt(acc, '.4f')} "
-            f"| {fmt(loss, '+.2f')} | {fmt(None if cost is None else cost / 1e6, '.3f')} "
+            f"| {fmt(loss, '+.2f')} | {fmt(None if cost is None else cost * scale_, '.3f')} "
             f"| {fmt(speedup, '.2f', 'x')} |"
         )
     log(
@@ -705,17 +754,18 @@ def report(rows, wall, args, cfg, n_convergence, elapsed, device, train_path):
     )
     log(
         "Measured = reference time / estimator.predict time over the same test rows fed as "
-        "consecutive batches; cost model = FLOP speed-up of those rows' routes; ratio = "
-        "measured / cost model (target >= 0.8 at batch >= 64); time model = the same routes "
+        "consecutive batches; cost model = speed-up of those rows' routes under the costs above; "
+        "ratio = measured / cost model (target >= 0.8 at batch >= 64); FLOP model = the same "
+        "routes under FLOP costs; time model = the same routes "
         "costed with each stage's measured time at that batch size (every row running it); "
         "predict time split = stages replayed on exactly their routed rows / the fitted "
         "policies routing precomputed outputs / the rest (input checks, set-up, indexing).\n"
     )
     log(
         "| part | estimator (target) | batch | rows | reference ms | predict ms | measured "
-        "| cost model | ratio | time model | stages / policies / rest ms |"
+        "| cost model | ratio | FLOP model | time model | stages / policies / rest ms |"
     )
-    log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for w in wall:
         ratio = w["wall"] / w["model"]
         verdict = "" if w["batch"] < 64 else (" ok" if ratio >= 0.8 else " **miss**")
@@ -723,7 +773,8 @@ def report(rows, wall, args, cfg, n_convergence, elapsed, device, train_path):
             f"| {w['part']} | {w['estimator']}({w['lam']:.4g}) ({w['target']}) "
             f"| {w['batch']} | {w['rows']} | {w['t_ref'] * 1e3:.1f} | {w['t_clf'] * 1e3:.1f} "
             f"| {w['wall']:.2f}x | {w['model']:.2f}x | {ratio:.2f}{verdict} "
-            f"| {w['time_model']:.2f}x | {w['t_stages'] * 1e3:.1f} / {w['t_policy'] * 1e3:.1f} "
+            f"| {w['flop_model']:.2f}x | {w['time_model']:.2f}x "
+            f"| {w['t_stages'] * 1e3:.1f} / {w['t_policy'] * 1e3:.1f} "
             f"/ {w['t_rest'] * 1e3:.1f} |"
         )
     log("\n## Machine\n")
@@ -782,6 +833,13 @@ def main(argv=None):
         default=None,
         help="rows per forward pass in the torch wrappers (their batch_size; default 256 on "
         "the CPU, where 1024 runs the reference CNNs up to 1.5x slower per row, 1024 on a GPU)",
+    )
+    parser.add_argument(
+        "--costs",
+        choices=sorted(UNITS),
+        default="time",
+        help="the costs the policies learn with: 'time' (default: each stage's time per row, "
+        "measured on the device by the estimator at fit) or 'flops'",
     )
     parser.add_argument("--verbose", action="store_true", help="print every sweep point")
     parser.add_argument("--skip-ee", action="store_true", help="skip part A (early exit)")

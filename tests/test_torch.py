@@ -393,5 +393,5 @@ def test_routing_on_a_gpu_matches_the_cpu(digits):
     assert_allclose(again.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
     assert gpu.policy_._linear_exit_rule() is not None  # so predict routed on the device
     assert_array_equal(gpu.route(X_test).stage, host_route(gpu, X_test).stage)
-    seconds = net.measure_exit_costs(X_test, repeats=3)  # CUDA events
+    seconds = gpu.estimator_.measure_exit_costs(X_test, repeats=3)  # CUDA events
     assert seconds.shape == (3,) and np.all(seconds > 0)
