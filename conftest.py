@@ -1,6 +1,7 @@
 """Test-session settings for the whole repository.
 
-- The torch subpackage's doctests need torch: without it they are not collected.
+- Doctests of optional parts need their optional dependency: without torch (or
+  matplotlib, the `plot` extra) they are not collected.
 - Every test runs with one BLAS/OpenMP/torch thread. The tests use small data; on a
   busy machine (two test runs on two cores) threads that spin while waiting for a
   core made the suite five times slower.
@@ -14,6 +15,8 @@ from threadpoolctl import threadpool_limits
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 collect_ignore = [] if HAS_TORCH else ["skadaptive/torch"]
+if importlib.util.find_spec("matplotlib") is None:
+    collect_ignore += ["skadaptive/_display.py", "docs/plotting.md"]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,0 +1,657 @@
+"""Plots of accuracy against cost, and of where rows exit (matplotlib, imported lazily)."""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import (
+    HasMethods,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._base import BaseAdaptiveClassifier
+from ._compat import safe_rows
+from ._features import FeatureBuilder
+from ._network_selection import NetworkSelectionClassifier
+from ._policy import RoutingPolicy, as_outputs
+from ._validation import check_costs
+from .baselines import ThresholdPolicy, oracle_route
+from .metrics import _final_step
+
+DEFAULT_COST_WEIGHTS = np.r_[0.0, np.logspace(-3, 1, 12)]
+N_THRESHOLDS = 20
+_CONSTRAINTS = {
+    "cv": ["cv_object"],
+    "policy_estimator": [HasMethods(["fit", "predict"]), None],
+    "topology": [StrOptions({"chain", "jump"})],
+    "features": [StrOptions({"summary", "proba"}), callable],
+    "reference": [StrOptions({"full", "last"}), None],
+    "name": [str, None],
+    "relative_cost": ["boolean"],
+}
+_STYLES = {
+    "learned": dict(marker="o"),
+    "threshold": dict(marker="s", ls="--", ms=4, label="max-probability threshold"),
+    "stages": dict(marker="D", ls="none", c="gray", label="single stages"),
+    "oracle": dict(marker="*", ls="none", ms=14, label="oracle"),
+    "estimator": dict(marker="X", ls="none", ms=11, c="k"),
+}
+
+
+def _pyplot(caller):
+    """``matplotlib.pyplot``, or an ImportError that says how to install it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            f"{caller} requires matplotlib, an optional dependency of skadaptive. Install it "
+            "with `pip install matplotlib` (or `pip install skadaptive[plot]`)."
+        ) from exc
+    return plt
+
+
+def _validate(caller, params):
+    params = {k: v for k, v in params.items() if k in _CONSTRAINTS}
+    validate_parameter_constraints(_CONSTRAINTS, params, caller_name=caller)
+
+
+def _check_outputs(outputs, name):
+    outputs = as_outputs(outputs)
+    if outputs.ndim != 3 or outputs.shape[1] < 2:
+        raise ValueError(
+            f"{name} must have shape (n_samples, n_stages >= 2, n_classes); got {outputs.shape}."
+        )
+    if not np.all(np.isfinite(outputs)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return outputs
+
+
+def _check_grid(values, name, low=None):
+    if values is None:
+        return None
+    grid = np.asarray(values, dtype=float)
+    if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
+        raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers, got {values!r}.")
+    if low is not None and np.any(grid < low):
+        raise ValueError(f"{name} must be >= {low}, got {grid.tolist()}.")
+    return np.unique(grid)
+
+
+def _check_names(names, n_stages):
+    if names is None:
+        return [f"stage {k}" for k in range(n_stages)]
+    if len(names) != n_stages:
+        raise ValueError(f"stage_names needs {n_stages} names, got {len(names)}.")
+    return [str(name) for name in names]
+
+
+def _accuracy(proba, y, classes):
+    return float(np.mean(classes[np.argmax(proba, axis=1)] == y))
+
+
+def _default_thresholds(outputs):
+    """Quantiles of the non-final stages' largest probabilities, and one above them all."""
+    top = outputs[:, :-1].max(axis=2)
+    grid = np.quantile(top, np.linspace(0, 1, N_THRESHOLDS))
+    return np.unique(np.r_[grid, np.nextafter(top.max(), np.inf)])
+
+
+def _rows(X, idx):
+    return X if X is None or isinstance(idx, slice) else safe_rows(X, idx)
+
+
+def _learned_path(template, cost_weights, fit, evaluate, cv):
+    """Mean cost and accuracy on ``evaluate`` of one policy per cost weight.
+
+    ``fit`` and ``evaluate`` are ``(outputs, y, X)``.  With ``cv`` (then ``fit`` is None) the
+    policies are cross-fitted on ``evaluate``: each row is routed by a policy that did not
+    learn from it.
+    """
+    outputs, y, X = evaluate
+    classes = np.asarray(template.classes)
+    folds = [(None, slice(None))]
+    if cv is not None:
+        folds = list(check_cv(cv, y, classifier=True).split(outputs, y))
+    cost = np.zeros((len(cost_weights), len(y)))
+    right = np.zeros((len(cost_weights), len(y)), dtype=bool)
+    for train, test in folds:
+        fit_data = fit if cv is None else (outputs[train], y[train], _rows(X, train))
+        for i, weight in enumerate(cost_weights):
+            policy = clone(template).set_params(cost_weight=float(weight))
+            policy.fit(fit_data[0], fit_data[1], X=fit_data[2])
+            res = policy.route(outputs[test], X=_rows(X, test))
+            cost[i, test] = res.cost
+            right[i, test] = classes[res.proba.argmax(axis=1)] == y[test]
+    return Bunch(cost_weight=cost_weights, cost=cost.mean(axis=1), accuracy=right.mean(axis=1))
+
+
+def _sweep(template, *, fit, evaluate, cv, cost_weights, thresholds, reference, names):
+    """Every point of the plot, evaluated on ``evaluate = (outputs, y, X)``."""
+    outputs, y, _ = evaluate
+    costs, classes = template.costs, np.asarray(template.classes)
+    thresholds = _default_thresholds(outputs) if thresholds is None else thresholds
+    routes = [
+        ThresholdPolicy(t, costs=costs, classes=classes).fit(outputs).route(outputs)
+        for t in thresholds
+    ]
+    threshold = Bunch(
+        threshold=thresholds,
+        cost=np.array([res.cost.mean() for res in routes]),
+        accuracy=np.array([_accuracy(res.proba, y, classes) for res in routes]),
+    )
+    res = oracle_route(outputs, y, costs, topology=template.topology, classes=classes)
+    stages = Bunch(
+        name=names,
+        cost=np.cumsum(costs) if reference == "full" else np.array(costs, dtype=float),
+        accuracy=np.array([_accuracy(outputs[:, k], y, classes) for k in range(len(costs))]),
+    )
+    return dict(
+        learned=_learned_path(template, cost_weights, fit, evaluate, cv),
+        threshold=threshold,
+        oracle=Bunch(cost=float(res.cost.mean()), accuracy=_accuracy(res.proba, y, classes)),
+        stages=stages,
+        reference_cost=float(np.sum(costs) if reference == "full" else costs[-1]),
+    )
+
+
+class CostAccuracyDisplay:
+    """Accuracy against average cost: learned policies, thresholds, oracle, single stages.
+
+    Build it with :meth:`from_estimator` or :meth:`from_predictions`.  The numbers are
+    attributes (costs in the units of ``costs``), so they can be read without the plot.
+
+    Parameters
+    ----------
+    learned, threshold, oracle, stages : dict
+        The points, stored as ``learned_``, ``threshold_``, ``oracle_`` and ``stages_``.
+    reference_cost : float
+        Per-row cost of the non-adaptive reference.
+    operating_point : dict, default=None
+        A fitted estimator's own ``cost``, ``accuracy`` and ``cost_weight``.
+    evaluation : str, default=""
+        How the learned path was made honest (``"held-out"`` or ``"cross-fitted ..."``).
+    name : str, default=None
+        Name of the learned policies in the legend.
+
+    Attributes
+    ----------
+    learned_ : Bunch
+        ``cost_weight``, ``cost`` (mean per row) and ``accuracy``, one entry per cost weight.
+    threshold_ : Bunch
+        ``threshold``, ``cost`` and ``accuracy`` of the maximum-probability threshold policy.
+    oracle_ : Bunch
+        ``cost`` and ``accuracy`` of :func:`~skadaptive.baselines.oracle_route` (0/1 loss):
+        no policy over these stages is more accurate.
+    stages_ : Bunch
+        ``name``, ``cost`` and ``accuracy`` of each stage used alone: its cumulative cost
+        when the reference is the full system (exits of one model), its own cost when it is
+        the last stage alone (separate models).
+    operating_point_ : Bunch or None
+    reference_cost_ : float
+    evaluation_ : str
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+    lines_ : dict
+        The Line2D of ``"learned"``, ``"threshold"``, ``"stages"``, ``"oracle"`` and (from
+        an estimator) ``"estimator"``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skadaptive.plotting import CostAccuracyDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> cheap = np.where(rng.random(400) < 0.7, y, 1 - y)
+    >>> outputs = np.stack([np.eye(2)[cheap] * 0.6 + 0.2, np.eye(2)[y] * 0.9 + 0.05], axis=1)
+    >>> disp = CostAccuracyDisplay.from_predictions(outputs, y, costs=[1, 9], cv=3)
+    >>> disp.stages_.accuracy.round(2).tolist()
+    [0.69, 1.0]
+    >>> disp.stages_.cost.tolist(), disp.reference_cost_
+    ([1.0, 10.0], 10.0)
+    >>> bool(disp.oracle_.accuracy >= disp.learned_.accuracy.max())
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        learned,
+        threshold,
+        oracle,
+        stages,
+        reference_cost,
+        operating_point=None,
+        evaluation="",
+        name=None,
+    ):
+        self.learned_, self.threshold_ = Bunch(**learned), Bunch(**threshold)
+        self.oracle_, self.stages_ = Bunch(**oracle), Bunch(**stages)
+        self.reference_cost_ = float(reference_cost)
+        self.operating_point_ = None if operating_point is None else Bunch(**operating_point)
+        self.evaluation_ = evaluation
+        self.name = name
+
+    def plot(self, ax=None, *, name=None, relative_cost=True, **kwargs):
+        """Draw the points on ``ax`` (a new figure if None).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        name : str, default=None
+            Legend name of the learned policies; None uses the display's ``name``.
+        relative_cost : bool, default=True
+            Plot the cost as a fraction of ``reference_cost_`` rather than in its units.
+        **kwargs : dict
+            Passed to ``ax.plot`` for the learned path.
+
+        Returns
+        -------
+        display : CostAccuracyDisplay
+        """
+        plt = _pyplot("CostAccuracyDisplay.plot")
+        if ax is None:
+            _, ax = plt.subplots()
+        name = self.name if name is None else name
+        scale = self.reference_cost_ if relative_cost else 1.0
+        points = {"learned": self.learned_, "threshold": self.threshold_}
+        points.update(stages=self.stages_, oracle=self.oracle_)
+        labels = {"learned": f"{name or 'learned'} (cost_weight sweep)"}
+        if self.operating_point_ is not None:
+            points["estimator"] = self.operating_point_
+            weight = self.operating_point_.cost_weight
+            labels["estimator"] = f"{name or 'estimator'} (fitted, cost_weight={weight:g})"
+        self.lines_ = {}
+        for key, pts in points.items():
+            style = dict(_STYLES[key], **({"label": labels[key]} if key in labels else {}))
+            if key == "learned":
+                style.update(kwargs)
+            cost, accuracy = np.atleast_1d(pts.cost), np.atleast_1d(pts.accuracy)
+            order = np.argsort(cost, kind="stable")
+            self.lines_[key] = ax.plot(cost[order] / scale, accuracy[order], **style)[0]
+        for stage, x, acc in zip(self.stages_.name, self.stages_.cost, self.stages_.accuracy):
+            ax.annotate(stage, (x / scale, acc), textcoords="offset points", xytext=(4, -10))
+        unit = "fraction of the reference" if relative_cost else "units of costs"
+        ax.set(xlabel=f"average cost per row ({unit})", ylabel="accuracy")
+        ax.legend(loc="best")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(
+        cls,
+        stage_outputs,
+        y,
+        *,
+        eval_outputs=None,
+        y_eval=None,
+        cv=None,
+        costs=None,
+        cost_weights=None,
+        thresholds=None,
+        policy_estimator=None,
+        topology="chain",
+        features="summary",
+        classes=None,
+        reference=None,
+        stage_names=None,
+        name=None,
+        ax=None,
+        relative_cost=True,
+    ):
+        """Sweep the policies on precomputed stage probabilities, and plot them.
+
+        The learned path fits one :class:`~skadaptive.RoutingPolicy` per cost weight, and
+        is estimated honestly in one of two ways:
+
+        - ``eval_outputs, y_eval`` given: the policies learn on ``(stage_outputs, y)`` and
+          every point is evaluated on the held-out ``(eval_outputs, y_eval)``;
+        - otherwise every point is evaluated on ``(stage_outputs, y)``, where the policies
+          are cross-fitted (``cv``): each row is routed by a policy that did not learn from it.
+
+        For the (optimistic) in-sample path, pass ``eval_outputs=stage_outputs, y_eval=y``.
+        Thresholds, the oracle and the single stages are not fitted to the labels.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            Class probabilities of every stage, on rows that no stage was trained on.
+        y : array-like of shape (n_samples,)
+        eval_outputs : array-like of shape (n_eval, n_stages, n_classes), default=None
+        y_eval : array-like of shape (n_eval,), default=None
+        cv : int, cross-validation generator or iterable, default=None
+            Folds of the cross-fitted path (None: 5); only without ``eval_outputs``.
+        costs : array-like of shape (n_stages,), default=None
+            Cost of each stage (incremental for exits, own cost for models); None: 1 each.
+        cost_weights : array-like, default=None
+            The learned path's lambdas; None: 0 and ``np.logspace(-3, 1, 12)``.
+        thresholds : array-like, default=None
+            Maximum-probability thresholds; None: quantiles of the non-final stages'
+            largest probabilities on the evaluation rows, and one above them all.
+        policy_estimator, topology, features, classes
+            As in :class:`~skadaptive.RoutingPolicy` (no ``"proba+X"``: there is no X).
+        reference : {"full", "last"}, default=None
+            The non-adaptive reference: every stage (``"full"``, exits of one model) or the
+            last stage alone (``"last"``, separate models).  None: ``"last"`` with
+            ``topology="jump"``, else ``"full"``.
+        stage_names : list of str, default=None
+        name : str, default=None
+        ax : matplotlib Axes, default=None
+        relative_cost : bool, default=True
+
+        Returns
+        -------
+        display : CostAccuracyDisplay
+        """
+        _pyplot("CostAccuracyDisplay.from_predictions")
+        _validate("CostAccuracyDisplay.from_predictions", locals())
+        outputs = _check_outputs(stage_outputs, "stage_outputs")
+        y = column_or_1d(y)
+        if len(y) != len(outputs):
+            raise ValueError(f"y has {len(y)} rows but stage_outputs has {len(outputs)}.")
+        if (eval_outputs is None) != (y_eval is None):
+            raise ValueError("Pass both eval_outputs and y_eval, or neither.")
+        if eval_outputs is None:
+            fit, evaluate, cv = None, (outputs, y, None), 5 if cv is None else cv
+            evaluation = "cross-fitted on (stage_outputs, y)"
+        else:
+            if cv is not None:
+                raise ValueError("cv cross-fits on stage_outputs: pass it without eval_outputs.")
+            evaluate = (_check_outputs(eval_outputs, "eval_outputs"), column_or_1d(y_eval), None)
+            if evaluate[0].shape[1:] != outputs.shape[1:] or len(evaluate[1]) != len(evaluate[0]):
+                raise ValueError(
+                    f"eval_outputs {evaluate[0].shape} and y_eval ({len(evaluate[1])} rows) "
+                    f"must match each other, and stage_outputs {outputs.shape} in its last axes."
+                )
+            fit, evaluation = (outputs, y, None), "held-out"
+        n_stages = outputs.shape[1]
+        classes = np.unique(y) if classes is None else np.asarray(classes)
+        if len(classes) != outputs.shape[2]:
+            raise ValueError(
+                f"stage_outputs has {outputs.shape[2]} columns but there are {len(classes)} "
+                "classes; pass classes= to name the columns."
+            )
+        costs = check_costs(np.ones(n_stages) if costs is None else costs, n_stages)
+        template = RoutingPolicy(
+            costs,
+            topology=topology,
+            policy_estimator=policy_estimator,
+            features=features,
+            classes=classes,
+        )
+        weights = DEFAULT_COST_WEIGHTS if cost_weights is None else cost_weights
+        points = _sweep(
+            template,
+            fit=fit,
+            evaluate=evaluate,
+            cv=cv,
+            cost_weights=_check_grid(weights, "cost_weights", low=0),
+            thresholds=_check_grid(thresholds, "thresholds"),
+            reference=reference or ("last" if topology == "jump" else "full"),
+            names=_check_names(stage_names, n_stages),
+        )
+        disp = cls(**points, evaluation=evaluation, name=name)
+        return disp.plot(ax=ax, relative_cost=relative_cost)
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        y_train=None,
+        cv=None,
+        cost_weights=None,
+        thresholds=None,
+        name=None,
+        ax=None,
+        relative_cost=True,
+    ):
+        """Sweep the policies of a fitted adaptive classifier, evaluated on ``(X, y)``.
+
+        The stages' outputs on ``X`` are computed once (``staged_predict_proba``); every
+        point, and the estimator's own (its accuracy and average ``predict_cost`` on ``X``),
+        is evaluated on them.  The learned path has the estimator's policy settings
+        (``policy_``) with one ``cost_weight`` per point.  The estimators do not keep their
+        training labels, so the path learns in one of two honest ways:
+
+        - ``y_train`` given (the labels the estimator was fitted on, in order): on
+          ``estimator.oof_outputs_``, as the estimator's own policy did, so that the
+          estimator's point lies on the path (its ``cost_weight`` joins the default grid);
+        - otherwise cross-fitted on ``(X, y)`` (``cv``): each row is routed by a policy that
+          did not learn from it (and that learned from fewer rows than the estimator's).
+
+        Parameters
+        ----------
+        estimator : EarlyExitClassifier, NetworkSelectionClassifier or Pipeline
+            Fitted; a Pipeline must end with one of them.
+        X : array-like of shape (n_samples, n_features)
+            Rows the estimator was not fitted on.
+        y : array-like of shape (n_samples,)
+        y_train : array-like of shape (n_train,), default=None
+            The estimator's training labels.  A warning says when refitting its policy on
+            them does not reproduce it (wrong labels, or a fit with ``sample_weight``).
+        cv : int, cross-validation generator or iterable, default=None
+            Folds of ``(X, y)`` for the cross-fitted path (None: 5); only without
+            ``y_train``.
+        cost_weights, thresholds, name, ax, relative_cost
+            As in :meth:`from_predictions`.  The reference is the full model for early exit
+            and the last model alone for network selection.
+
+        Returns
+        -------
+        display : CostAccuracyDisplay
+        """
+        _pyplot("CostAccuracyDisplay.from_estimator")
+        _validate("CostAccuracyDisplay.from_estimator", locals())
+        final, Xt = _final_adaptive(estimator, X)
+        y = column_or_1d(y)
+        outputs = np.stack(list(final.staged_predict_proba(Xt)), axis=1)
+        if len(y) != len(outputs):
+            raise ValueError(f"y has {len(y)} rows but X has {len(outputs)}.")
+        template = clone(final.policy_)
+        uses_X = FeatureBuilder(template.features).uses_X
+        weights = _check_grid(
+            DEFAULT_COST_WEIGHTS if cost_weights is None else cost_weights, "cost_weights", low=0
+        )
+        if y_train is None:
+            fit, cv, evaluation = None, 5 if cv is None else cv, "cross-fitted on (X, y)"
+        else:
+            if cv is not None:
+                raise ValueError("cv cross-fits on (X, y): pass it without y_train.")
+            if uses_X:
+                raise ValueError(
+                    "The estimator's policies use X (features='proba+X'), which is not kept for "
+                    "its training rows: leave y_train=None to cross-fit the path on (X, y)."
+                )
+            y_train = column_or_1d(y_train)
+            if len(y_train) != len(final.oof_outputs_):
+                raise ValueError(
+                    f"y_train has {len(y_train)} rows; the estimator was fitted on "
+                    f"{len(final.oof_outputs_)} (its oof_outputs_)."
+                )
+            _check_training_labels(final, template, y_train)
+            fit, evaluation = (final.oof_outputs_, y_train, None), "held-out"
+            if cost_weights is None:
+                weights = np.union1d(weights, [final.cost_weight])
+        res = final.route(Xt)
+        own = dict(
+            cost=float(res.cost.mean()),
+            accuracy=_accuracy(res.proba, y, final.classes_),
+            cost_weight=float(final.cost_weight),
+        )
+        selection = isinstance(final, NetworkSelectionClassifier)
+        points = _sweep(
+            template,
+            fit=fit,
+            evaluate=(outputs, y, Xt if uses_X else None),
+            cv=cv,
+            cost_weights=weights,
+            thresholds=_check_grid(thresholds, "thresholds"),
+            reference="last" if selection else "full",
+            names=_stage_names(final),
+        )
+        name = type(final).__name__ if name is None else name
+        disp = cls(**points, operating_point=own, evaluation=evaluation, name=name)
+        return disp.plot(ax=ax, relative_cost=relative_cost)
+
+
+def _final_adaptive(estimator, X):
+    """The fitted adaptive classifier (at the end of a Pipeline) and X transformed for it."""
+    final = estimator
+    while isinstance(final, Pipeline):
+        final = final[-1]
+    if not isinstance(final, BaseAdaptiveClassifier):
+        raise TypeError(
+            "estimator must be an EarlyExitClassifier or NetworkSelectionClassifier, or a "
+            f"Pipeline ending with one; got {type(final).__name__}."
+        )
+    check_is_fitted(final)
+    return _final_step(estimator, X)
+
+
+def _stage_names(final):
+    if isinstance(final, NetworkSelectionClassifier):
+        return [name for name, _ in final.estimators]
+    return [f"exit {k}" for k in range(final.n_stages_)]
+
+
+def _check_training_labels(final, template, y_train):
+    """Warn when refitting the estimator's policy on ``y_train`` does not reproduce it."""
+    refit = clone(template).fit(final.oof_outputs_, y_train)
+    if not np.isclose(refit.train_objective_, final.policy_.train_objective_):
+        warnings.warn(
+            "Refitting the estimator's policy on y_train does not reproduce its training "
+            "objective: are these the labels the estimator was fitted on, in order? (A fit "
+            "with sample_weight, or a randomised policy_estimator, also differs.)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+class ExitShareDisplay:
+    """Bar plot of the share of rows answered at each stage.
+
+    Parameters
+    ----------
+    shares : array-like of shape (n_stages,)
+        Stored as ``shares_``.
+    stage_names : list of str, default=None
+        Bar labels; None: ``"stage k"``.
+    name : str, default=None
+        Title of the plot.
+
+    Attributes
+    ----------
+    shares_ : ndarray of shape (n_stages,)
+        Fraction of the rows whose answer comes from each stage; sums to 1.
+    stage_names_ : list of str
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+    bars_ : matplotlib BarContainer
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skadaptive.plotting import ExitShareDisplay
+    >>> disp = ExitShareDisplay.from_predictions([0, 0, 1, 2, 0], n_stages=4)
+    >>> disp.shares_.tolist()
+    [0.6, 0.2, 0.2, 0.0]
+    """
+
+    def __init__(self, shares, *, stage_names=None, name=None):
+        self.shares_ = np.asarray(shares, dtype=float)
+        self.stage_names_ = _check_names(stage_names, len(self.shares_))
+        self.name = name
+
+    def plot(self, ax=None, *, name=None, **kwargs):
+        """Draw the bars on ``ax`` (a new figure if None).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        name : str, default=None
+            Title; None uses the display's ``name``.
+        **kwargs : dict
+            Passed to ``ax.bar``.
+
+        Returns
+        -------
+        display : ExitShareDisplay
+        """
+        plt = _pyplot("ExitShareDisplay.plot")
+        if ax is None:
+            _, ax = plt.subplots()
+        self.bars_ = ax.bar(self.stage_names_, self.shares_, **kwargs)
+        ax.bar_label(self.bars_, labels=[f"{share:.0%}" for share in self.shares_])
+        ax.set(xlabel="answering stage", ylabel="share of rows", ylim=(0, 1))
+        name = self.name if name is None else name
+        if name:
+            ax.set_title(name)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(cls, stage, *, n_stages=None, stage_names=None, name=None, ax=None):
+        """Plot the shares of answering-stage indices.
+
+        Parameters
+        ----------
+        stage : array-like of shape (n_samples,)
+            Index of the stage that answered each row (as ``apply`` returns).
+        n_stages : int, default=None
+            None: ``len(stage_names)`` if given, else ``max(stage) + 1``.
+        stage_names : list of str, default=None
+        name : str, default=None
+        ax : matplotlib Axes, default=None
+
+        Returns
+        -------
+        display : ExitShareDisplay
+        """
+        _pyplot("ExitShareDisplay.from_predictions")
+        stage = column_or_1d(stage)
+        if stage.size == 0 or not np.issubdtype(stage.dtype, np.integer) or stage.min() < 0:
+            raise ValueError("stage must be a non-empty array of non-negative integers.")
+        if n_stages is None:
+            n_stages = len(stage_names) if stage_names is not None else int(stage.max()) + 1
+        if not isinstance(n_stages, numbers.Integral) or stage.max() >= n_stages:
+            raise ValueError(f"n_stages={n_stages!r} must be an int above every stage index.")
+        shares = np.bincount(stage, minlength=n_stages) / stage.size
+        return cls(shares, stage_names=stage_names, name=name).plot(ax=ax)
+
+    @classmethod
+    def from_estimator(cls, estimator, X, *, stage_names=None, name=None, ax=None):
+        """Plot where a fitted adaptive classifier answers the rows of ``X`` (``apply``).
+
+        Parameters
+        ----------
+        estimator : EarlyExitClassifier, NetworkSelectionClassifier or Pipeline
+            Fitted; a Pipeline must end with one of them.
+        X : array-like of shape (n_samples, n_features)
+        stage_names : list of str, default=None
+            None: the models' names (network selection) or ``"exit k"``.
+        name : str, default=None
+            Title; None: the estimator's class name.
+        ax : matplotlib Axes, default=None
+
+        Returns
+        -------
+        display : ExitShareDisplay
+        """
+        _pyplot("ExitShareDisplay.from_estimator")
+        final, Xt = _final_adaptive(estimator, X)
+        stage_names = _stage_names(final) if stage_names is None else stage_names
+        name = type(final).__name__ if name is None else name
+        return cls.from_predictions(
+            final.apply(Xt), n_stages=final.n_stages_, stage_names=stage_names, name=name, ax=ax
+        )
