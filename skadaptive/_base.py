@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
     check_is_fitted,
+    check_memory,
     column_or_1d,
     has_fit_parameter,
     validate_data,
@@ -45,6 +46,7 @@ COMMON_CONSTRAINTS = {
     "n_jobs": [numbers.Integral, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "memory": [None, str, HasMethods(["cache"])],
 }
 
 N_TIMING_ROWS = 512
@@ -69,6 +71,58 @@ def _fold_outputs(make_model, templates, X, y, sample_weight, train, test, class
     return collect_outputs(make_model(fitted, classes), X_test, len(test), classes)
 
 
+def _stage_pass(
+    templates, make_model, X, y, sample_weight, classes, cv, cost_mode, timing_rows, n_jobs, verbose
+):
+    """Everything ``fit`` computes with the stages, and nothing that depends on the policies.
+
+    Returns the out-of-fold stage outputs (cross-fitting, or the frozen stages on
+    every row), the fitted stages and the measured per-row stage times (None when
+    ``cost_mode`` does not ask for them).  A module-level function of its inputs
+    only, so that ``memory`` can cache it: a grid search over ``cost_weight`` or
+    any other policy parameter then runs the stages once per training set.
+    """
+    n_samples = _num_samples(X)
+    if all(isinstance(t, FrozenEstimator) for t in templates):
+        fitted = [clone(t) for t in templates]
+        if verbose:
+            logger.info("All stages are frozen: computing their outputs on %d rows.", n_samples)
+        outputs = collect_outputs(make_model(fitted, classes), X, n_samples, classes)
+    else:
+        splits = list(cv.split(X, y))
+        if verbose:
+            logger.info(
+                "Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits)
+            )
+        parallel = Parallel(n_jobs=n_jobs, verbose=max(0, int(verbose) - 1))
+        jobs = [
+            delayed(_fold_outputs)(make_model, templates, X, y, sample_weight, tr, te, classes)
+            for tr, te in splits
+        ]
+        jobs += [delayed(_fit_stage)(t, X, y, sample_weight, None) for t in templates]
+        results = parallel(jobs)
+        fold_outputs = results[: len(splits)]
+        outputs = np.zeros((n_samples,) + fold_outputs[0].shape[1:])
+        covered = np.zeros(n_samples, dtype=bool)
+        for (_, test), out in zip(splits, fold_outputs):
+            outputs[test] = out
+            covered[test] = True
+        if not covered.all():
+            raise ValueError("cv must put every row in a test fold once (a partition, as KFold).")
+        fitted = results[len(splits) :]
+    measured = None
+    model = make_model(fitted, classes)
+    if cost_mode == "time" or (cost_mode == "auto" and getattr(model, "exit_costs_", None) is None):
+        X_timing = _compat.safe_rows(X, timing_rows)
+        if hasattr(model, "measure_exit_costs"):  # the model knows how to time its device
+            measured = np.maximum(np.asarray(model.measure_exit_costs(X_timing), float), 1e-12)
+        else:
+            measured = measure_costs(model, X_timing, len(timing_rows))
+        if verbose:
+            logger.info("Measured per-row stage costs (seconds): %s", measured)
+    return outputs, fitted, measured
+
+
 class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     """Base of the adaptive classifiers; not for direct use.
 
@@ -81,10 +135,6 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     _topology = "chain"
 
     # -- fitting ---------------------------------------------------------------
-    def _log(self, msg, *args):
-        if self.verbose:
-            logger.info(msg, *args)
-
     def fit(self, X, y, sample_weight=None):
         """Fit the stages (cross-fitted) and learn the routing policies.
 
@@ -119,19 +169,34 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         classes = self._resolve_classes(y, templates)
         n_samples = _num_samples(X)
 
-        if all(isinstance(t, FrozenEstimator) for t in templates):
-            fitted = [clone(t) for t in templates]
-            self.stage_model_ = self._make_stage_model(fitted, classes)
-            self._log("All stages are frozen: computing their outputs on %d rows.", n_samples)
-            outputs = collect_outputs(self.stage_model_, X, n_samples, classes)
+        if self.costs is None:
+            cost_mode = "auto"
+        elif isinstance(self.costs, str):
+            cost_mode = "time"
         else:
-            outputs, fitted = self._cross_fit(templates, X, y, sample_weight, classes)
-            self.stage_model_ = self._make_stage_model(fitted, classes)
+            cost_mode = "given"
+        rng = check_random_state(self.random_state)
+        timing_rows = np.sort(rng.permutation(n_samples)[:N_TIMING_ROWS])
+        stage_pass = check_memory(self.memory).cache(_stage_pass, ignore=["n_jobs", "verbose"])
+        outputs, fitted, measured = stage_pass(
+            templates,
+            self._stage_factory(),
+            X,
+            y,
+            sample_weight,
+            classes,
+            self._check_cv(y),
+            cost_mode,
+            timing_rows,
+            self.n_jobs,
+            self.verbose,
+        )
+        self.stage_model_ = self._make_stage_model(fitted, classes)
         self._check_stage_classes(fitted, classes)
         self._store_fitted_stages(fitted)
 
         self.classes_ = classes
-        self.costs_ = self._resolve_costs(X, n_samples)
+        self.costs_ = self._resolve_costs(measured)
         self.normalized_costs_ = self.costs_ / self.costs_.sum()
         self.policy_ = RoutingPolicy(
             costs=self.costs_,
@@ -199,32 +264,15 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             return not np.isinf(X).any()
         return bool(np.isfinite(X).all())
 
-    def _cross_fit(self, templates, X, y, sample_weight, classes):
+    def _check_cv(self, y):
         cv = self.cv
         if cv is None or isinstance(cv, numbers.Integral):
             n_splits = 5 if cv is None else cv
             cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
-        cv = check_cv(cv, y, classifier=True)
-        splits = list(cv.split(X, y))
-        self._log("Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits))
-        make_model = self._make_stage_model
-        parallel = Parallel(n_jobs=self.n_jobs, verbose=max(0, int(self.verbose) - 1))
-        jobs = [
-            delayed(_fold_outputs)(make_model, templates, X, y, sample_weight, train, test, classes)
-            for train, test in splits
-        ]
-        jobs += [delayed(_fit_stage)(t, X, y, sample_weight, None) for t in templates]
-        results = parallel(jobs)
-        n_samples = _num_samples(X)
-        fold_outputs = results[: len(splits)]
-        outputs = np.zeros((n_samples,) + fold_outputs[0].shape[1:])
-        covered = np.zeros(n_samples, dtype=bool)
-        for (_, test), out in zip(splits, fold_outputs):
-            outputs[test] = out
-            covered[test] = True
-        if not covered.all():
-            raise ValueError("cv must put every row in a test fold once (a partition, as KFold).")
-        return outputs, results[len(splits) :]
+        return check_cv(cv, y, classifier=True)
+
+    def _make_stage_model(self, fitted, classes):
+        return self._stage_factory()(fitted, classes)
 
     def _resolve_classes(self, y, templates):
         classes = np.unique(y)
@@ -261,21 +309,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
                     f"{classes.tolist()}."
                 )
 
-    def _resolve_costs(self, X, n_samples):
+    def _resolve_costs(self, measured):
         model = self.stage_model_
         if self.costs is not None and not isinstance(self.costs, str):
             return check_costs(self.costs, model.n_exits_)
         if self.costs is None and getattr(model, "exit_costs_", None) is not None:
             return check_costs(model.exit_costs_, model.n_exits_, name="exit_costs_")
-        rng = check_random_state(self.random_state)
-        rows = np.sort(rng.permutation(n_samples)[:N_TIMING_ROWS])
-        X_timing = _compat.safe_rows(X, rows)
-        if hasattr(model, "measure_exit_costs"):  # the model knows how to time its device
-            costs = np.maximum(np.asarray(model.measure_exit_costs(X_timing), float), 1e-12)
-        else:
-            costs = measure_costs(model, X_timing, len(rows))
-        self._log("Measured per-row stage costs (seconds): %s", costs)
-        return costs
+        return measured
 
     # -- prediction ------------------------------------------------------------
     def _route(self, X):

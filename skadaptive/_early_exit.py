@@ -1,13 +1,15 @@
 """EarlyExitClassifier: one model with several exits."""
 
+import functools
+
 from sklearn.utils._param_validation import HasMethods
 
 from ._base import COMMON_CONSTRAINTS, BaseAdaptiveClassifier
 from ._stages import (
     DEFAULT_EXITS,
     check_exit_estimator,
-    exit_model,
     implements_exit_protocol,
+    single_model_exits,
     unfrozen,
 )
 
@@ -61,6 +63,10 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
     n_jobs : int, default=None
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
+    memory : str, joblib.Memory or None, default=None
+        Caches everything ``fit`` computes with the stages (cross-fitted outputs,
+        fitted stages, measured costs), as :class:`~sklearn.pipeline.Pipeline`
+        caches transformers: see :class:`NetworkSelectionClassifier`.
 
     Attributes
     ----------
@@ -115,6 +121,7 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        memory=None,
     ):
         self.estimator = estimator
         self.exits = exits
@@ -128,6 +135,7 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
 
     def _stage_templates(self):
         check_exit_estimator(self.estimator, self.exits)
@@ -138,8 +146,8 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
             return None
         return len(DEFAULT_EXITS if self.exits is None else self.exits)
 
-    def _make_stage_model(self, fitted, classes):
-        return exit_model(fitted[0], self.exits)
+    def _stage_factory(self):
+        return functools.partial(single_model_exits, exits=self.exits)
 
     def _store_fitted_stages(self, fitted):
         self.estimator_ = fitted[0]

@@ -59,6 +59,14 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
         Seeds the folds and the rows used to time the models.
     verbose : int, default=0
         Log progress to the ``"skadaptive"`` logger (and joblib's) when > 0.
+    memory : str, joblib.Memory or None, default=None
+        Caches everything ``fit`` computes with the models (cross-fitted outputs,
+        fitted models, measured costs), keyed by the models, the data and ``cv``
+        but not by the policy parameters, as :class:`~sklearn.pipeline.Pipeline`
+        caches transformers.  A grid search over ``cost_weight`` (or any other
+        policy parameter) then runs the models once per training set instead of
+        once per candidate.  A string is the path of a cache directory.  Fitted
+        models come back from the cache as copies.
 
     Attributes
     ----------
@@ -125,6 +133,7 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        memory=None,
     ):
         self.estimators = estimators
         self.costs = costs
@@ -138,6 +147,7 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
 
     @property
     def _topology(self):
@@ -168,8 +178,8 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
     def _n_stages_hint(self):
         return len(self.estimators)
 
-    def _make_stage_model(self, fitted, classes):
-        return ModelLadder(fitted, classes)
+    def _stage_factory(self):
+        return ModelLadder
 
     def _store_fitted_stages(self, fitted):
         self.estimators_ = list(fitted)

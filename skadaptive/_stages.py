@@ -185,6 +185,15 @@ def exit_model(fitted, exits):
     return inner if implements_exit_protocol(inner) else TreeEnsembleExits(inner, exits)
 
 
+def single_model_exits(fitted, classes, exits=None):
+    """The multi-exit view of the one fitted stage of an EarlyExitClassifier.
+
+    A module-level function (with ``functools.partial`` for ``exits``), so that it
+    pickles and hashes for ``memory``.
+    """
+    return exit_model(fitted[0], exits)
+
+
 def collect_outputs(model, X, n_rows, classes):
     """Every stage's probabilities for every row, shape (n_rows, n_stages, n_classes)."""
     state = model.init_exits(X)

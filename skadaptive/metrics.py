@@ -9,7 +9,10 @@ itself or a Pipeline that ends with it):
   at a lambda *you* fix, so that a grid search over ``cost_weight`` compares
   every candidate on the same objective;
 - :data:`neg_average_cost_scorer` and :data:`speedup_scorer` plug into
-  ``GridSearchCV(scoring={...})`` next to ``"accuracy"``.
+  ``GridSearchCV(scoring={...})`` next to ``"accuracy"``;
+- :func:`budget_scoring` with :func:`cheapest_within` or :func:`most_accurate_under`
+  as ``refit`` picks, from a grid, the cheapest candidate within an accuracy loss of
+  the most expensive model, or the most accurate one under a cost budget.
 """
 
 import numpy as np
@@ -19,6 +22,11 @@ from ._network_selection import NetworkSelectionClassifier
 
 __all__ = [
     "average_cost",
+    "budget_scoring",
+    "cheapest_within",
+    "most_accurate_under",
+    "neg_relative_cost_scorer",
+    "reference_accuracy_scorer",
     "make_objective_scorer",
     "neg_average_cost_scorer",
     "reference_cost",
@@ -30,7 +38,7 @@ __all__ = [
 def _final_step(estimator, X):
     """The adaptive classifier at the end of a Pipeline, and X transformed for it."""
     if isinstance(estimator, Pipeline):
-        if len(estimator.steps) > 1:
+        if len(estimator.steps) > 1 and X is not None:
             X = estimator[:-1].transform(X)
         return _final_step(estimator[-1], X)
     return estimator, X
@@ -113,3 +121,143 @@ def make_objective_scorer(cost_weight):
         return -float(error + cost_weight * cost)
 
     return objective_scorer
+
+
+def neg_relative_cost_scorer(estimator, X, y=None):
+    """Scorer: minus the mean cost as a fraction of :func:`reference_cost` (greater is better).
+
+    ``-0.5`` means half the cost of the most expensive model (network selection) or of
+    the full model (early exit): the units of ``max_cost`` in :func:`most_accurate_under`.
+    """
+    return -1.0 / speedup(estimator, X)
+
+
+def reference_accuracy_scorer(estimator, X, y):
+    """Scorer: accuracy of the non-adaptive reference on ``X``, for :func:`cheapest_within`.
+
+    The most expensive model alone (network selection) or the full model (early exit),
+    run on every row: the accuracy that ``max_accuracy_loss`` is measured from.
+    """
+    estimator, X = _final_step(estimator, X)
+    model = estimator.stage_model_
+    X = estimator._validate_X(X, reset=False)
+    state = model.init_exits(X)
+    rows = np.arange(X.shape[0])
+    ladder = isinstance(estimator, NetworkSelectionClassifier)  # its models are independent
+    for k in [estimator.n_stages_ - 1] if ladder else range(estimator.n_stages_):
+        proba = np.asarray(model.predict_exit_proba(state, k, rows))
+    return float(np.mean(np.asarray(model.classes_)[proba.argmax(axis=1)] == np.asarray(y)))
+
+
+def budget_scoring():
+    """The ``scoring`` dict that :func:`cheapest_within` and :func:`most_accurate_under` read.
+
+    Returns
+    -------
+    scoring : dict
+        ``{"accuracy": "accuracy", "reference_accuracy": reference_accuracy_scorer,
+        "relative_cost": neg_relative_cost_scorer}``.
+    """
+    return {
+        "accuracy": "accuracy",
+        "reference_accuracy": reference_accuracy_scorer,
+        "relative_cost": neg_relative_cost_scorer,
+    }
+
+
+def _column(cv_results, name):
+    key = f"mean_test_{name}"
+    if key not in cv_results:
+        raise KeyError(
+            f"cv_results_ has no {key!r}: pass scoring=budget_scoring() (or a dict with a "
+            f"{name!r} scorer) to the search."
+        )
+    return np.asarray(cv_results[key], dtype=float)
+
+
+def cheapest_within(max_accuracy_loss):
+    """A ``refit`` rule: the cheapest candidate within an accuracy loss of the reference.
+
+    Candidates whose mean held-out accuracy is at least the reference's mean held-out
+    accuracy (the most expensive model, or the full model) minus
+    ``max_accuracy_loss`` qualify; the one with the lowest mean relative cost wins
+    (ties: the more accurate).  If none qualifies, the most accurate candidate wins.
+    Use with ``scoring=budget_scoring()``.
+
+    Parameters
+    ----------
+    max_accuracy_loss : float
+        Allowed loss, as a fraction (0.01 = one percentage point).
+
+    Returns
+    -------
+    refit : callable
+        ``refit(cv_results) -> int``, for ``GridSearchCV(refit=...)``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skadaptive import NetworkSelectionClassifier
+    >>> from skadaptive.metrics import budget_scoring, cheapest_within
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = NetworkSelectionClassifier(
+    ...     [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))],
+    ...     costs=[1, 20], cv=3, random_state=0)
+    >>> search = GridSearchCV(
+    ...     clf, {"cost_weight": [0.0, 0.01, 0.1, 1.0]}, cv=3,
+    ...     scoring=budget_scoring(), refit=cheapest_within(0.01)).fit(X, y)
+    >>> res = search.cv_results_
+    >>> i = search.best_index_
+    >>> bool(res["mean_test_accuracy"][i] >= res["mean_test_reference_accuracy"][i] - 0.01)
+    True
+    """
+    max_accuracy_loss = float(max_accuracy_loss)
+    if not max_accuracy_loss >= 0:
+        raise ValueError(f"max_accuracy_loss must be >= 0, got {max_accuracy_loss}.")
+
+    def refit(cv_results):
+        accuracy = _column(cv_results, "accuracy")
+        floor = _column(cv_results, "reference_accuracy") - max_accuracy_loss
+        cost = -_column(cv_results, "relative_cost")
+        ok = np.flatnonzero(accuracy >= floor - 1e-12)
+        if len(ok) == 0:
+            return int(np.argmax(accuracy))
+        return int(ok[np.lexsort((-accuracy[ok], cost[ok]))[0]])
+
+    return refit
+
+
+def most_accurate_under(max_cost):
+    """A ``refit`` rule: the most accurate candidate whose cost is within a budget.
+
+    Candidates whose mean held-out cost, as a fraction of the reference's (the most
+    expensive model, or the full model), is at most ``max_cost`` qualify; the most
+    accurate wins (ties: the cheaper).  If none qualifies, the cheapest wins.  Use
+    with ``scoring=budget_scoring()``.
+
+    Parameters
+    ----------
+    max_cost : float
+        Budget as a fraction of the reference cost (0.5 = half the cost).
+
+    Returns
+    -------
+    refit : callable
+        ``refit(cv_results) -> int``, for ``GridSearchCV(refit=...)``.
+    """
+    max_cost = float(max_cost)
+    if not max_cost > 0:
+        raise ValueError(f"max_cost must be > 0, got {max_cost}.")
+
+    def refit(cv_results):
+        accuracy = _column(cv_results, "accuracy")
+        cost = -_column(cv_results, "relative_cost")
+        ok = np.flatnonzero(cost <= max_cost + 1e-12)
+        if len(ok) == 0:
+            return int(np.argmin(cost))
+        return int(ok[np.lexsort((cost[ok], -accuracy[ok]))[0]])
+
+    return refit

@@ -1,0 +1,137 @@
+"""Choosing the cost weight: cached stage work, refit rules, budget mode."""
+
+import numpy as np
+import pytest
+from joblib import Memory
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.naive_bayes import GaussianNB
+
+from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
+
+
+class CountingNB(GaussianNB):
+    """GaussianNB that counts, per class, how often it is fitted and asked to predict."""
+
+    calls = {"fit": 0, "predict_proba": 0}
+
+    def fit(self, X, y, sample_weight=None):
+        CountingNB.calls["fit"] += 1
+        return super().fit(X, y, sample_weight=sample_weight)
+
+    def predict_proba(self, X):
+        CountingNB.calls["predict_proba"] += 1
+        return super().predict_proba(X)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:1200], y[:1200], X[1200:], y[1200:]
+
+
+def ladder(**kwargs):
+    return NetworkSelectionClassifier(
+        [("nb", CountingNB()), ("lr", LogisticRegression(max_iter=300))],
+        costs=[1, 10],
+        cv=3,
+        random_state=0,
+        **kwargs,
+    )
+
+
+def test_memory_runs_the_stages_once_per_training_set(digits, tmp_path):
+    X, y, X_test, _ = digits
+    grid = {"cost_weight": [0.01, 0.03, 0.1, 0.3, 1.0]}
+    CountingNB.calls.update(fit=0, predict_proba=0)
+    GridSearchCV(ladder(), grid, cv=2).fit(X, y)
+    fits_without = CountingNB.calls["fit"]
+    CountingNB.calls.update(fit=0, predict_proba=0)
+    search = GridSearchCV(ladder(memory=str(tmp_path)), grid, cv=2).fit(X, y)
+    fits_with = CountingNB.calls["fit"]
+    # Each fit cross-fits 3 folds and refits once: 4 stage fits.  Without memory that
+    # is paid for every candidate on both search folds, and again for the refit.
+    assert fits_without == 4 * (5 * 2 + 1)
+    assert fits_with == 4 * (2 + 1)  # once per distinct training set
+    assert len(search.cv_results_["mean_test_score"]) == 5
+
+
+def test_memory_gives_the_same_fit(digits, tmp_path):
+    X, y, X_test, _ = digits
+    plain = ladder(cost_weight=0.05).fit(X, y)
+    for memory in [str(tmp_path), Memory(tmp_path / "m", verbose=0)]:
+        cached = ladder(cost_weight=0.05, memory=memory).fit(X, y)
+        again = ladder(cost_weight=0.05, memory=memory).fit(X, y)  # from the cache
+        for clf in (cached, again):
+            assert_allclose(clf.oof_outputs_, plain.oof_outputs_)
+            assert_array_equal(clf.predict(X_test), plain.predict(X_test))
+
+
+def test_memory_caches_measured_costs_and_frozen_outputs(digits, tmp_path):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, X_test, _ = digits
+    hgb = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0)
+    hgb.fit(X[:600], y[:600])
+    kwargs = dict(costs="time", cv=3, random_state=0, memory=str(tmp_path))
+    first = EarlyExitClassifier(FrozenEstimator(hgb), exits=[5, 20], **kwargs).fit(X[600:], y[600:])
+    second = EarlyExitClassifier(FrozenEstimator(hgb), exits=[5, 20], cost_weight=0.5, **kwargs)
+    second.fit(X[600:], y[600:])
+    assert_array_equal(second.costs_, first.costs_)  # timed once, not re-measured
+    assert_allclose(second.oof_outputs_, first.oof_outputs_)
+    assert second.predict(X_test).shape == (len(X_test),)
+
+
+def test_refit_rules_on_hand_made_results():
+    from skadaptive.metrics import cheapest_within, most_accurate_under
+
+    results = {
+        "mean_test_accuracy": np.array([0.90, 0.95, 0.97, 0.975]),
+        "mean_test_reference_accuracy": np.full(4, 0.975),
+        "mean_test_relative_cost": -np.array([0.1, 0.3, 0.6, 1.0]),
+    }
+    assert cheapest_within(0.01)(results) == 2
+    assert cheapest_within(0.03)(results) == 1
+    assert cheapest_within(0.0)(results) == 3
+    assert most_accurate_under(0.5)(results) == 1
+    assert most_accurate_under(0.05)(results) == 0  # none fits the budget: the cheapest
+    worse = dict(results, mean_test_reference_accuracy=np.full(4, 0.99))
+    assert cheapest_within(0.001)(worse) == 3  # none qualifies: the most accurate
+    with pytest.raises(KeyError, match="budget_scoring"):
+        cheapest_within(0.01)({"mean_test_accuracy": np.ones(2)})
+    with pytest.raises(ValueError, match="max_accuracy_loss"):
+        cheapest_within(-0.1)
+    with pytest.raises(ValueError, match="max_cost"):
+        most_accurate_under(0)
+
+
+def test_budget_scoring_in_a_pipeline_grid_search(digits, tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skadaptive.metrics import (
+        budget_scoring,
+        most_accurate_under,
+        reference_accuracy_scorer,
+        reference_cost,
+    )
+
+    X, y, X_test, y_test = digits
+    pipe = make_pipeline(StandardScaler(), ladder(memory=str(tmp_path)))
+    search = GridSearchCV(
+        pipe,
+        {"networkselectionclassifier__cost_weight": [0.0, 0.01, 0.1, 1.0]},
+        cv=3,
+        scoring=budget_scoring(),
+        refit=most_accurate_under(0.5),
+    ).fit(X, y)
+    res, best = search.cv_results_, search.best_index_
+    assert -res["mean_test_relative_cost"][best] <= 0.5
+    fitted = search.best_estimator_
+    assert reference_cost(fitted) == 10.0
+    lr = fitted[-1].estimators_[1]
+    expected = np.mean(lr.predict(fitted[0].transform(X_test)) == y_test)
+    assert reference_accuracy_scorer(fitted, X_test, y_test) == pytest.approx(expected)
