@@ -13,7 +13,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils import Bunch, check_random_state, get_tags
+from sklearn.utils import Bunch, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -71,6 +71,21 @@ def _fold_outputs(make_model, templates, X, y, sample_weight, train, test, class
     return collect_outputs(make_model(fitted, classes), X_test, len(test), classes)
 
 
+def progress_bar(verbose, total, desc):
+    """A function wrapping an iterable in a tqdm progress bar when ``verbose``, else as is.
+
+    tqdm is optional: without it, ``verbose`` only logs.
+    """
+    if not verbose:
+        return lambda iterable: iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        logger.info("%s (install tqdm for a progress bar)", desc)
+        return lambda iterable: iterable
+    return lambda iterable: tqdm(iterable, total=total, desc=desc)
+
+
 def _stage_pass(
     templates, make_model, X, y, sample_weight, classes, cv, cost_mode, timing_rows, n_jobs, verbose
 ):
@@ -94,13 +109,13 @@ def _stage_pass(
             logger.info(
                 "Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits)
             )
-        parallel = Parallel(n_jobs=n_jobs, verbose=max(0, int(verbose) - 1))
+        parallel = Parallel(n_jobs=n_jobs, verbose=max(0, int(verbose) - 1), return_as="generator")
         jobs = [
             delayed(_fold_outputs)(make_model, templates, X, y, sample_weight, tr, te, classes)
             for tr, te in splits
         ]
         jobs += [delayed(_fit_stage)(t, X, y, sample_weight, None) for t in templates]
-        results = parallel(jobs)
+        results = list(progress_bar(verbose, len(jobs), "cross-fitting stages")(parallel(jobs)))
         fold_outputs = results[: len(splits)]
         outputs = np.zeros((n_samples,) + fold_outputs[0].shape[1:])
         covered = np.zeros(n_samples, dtype=bool)
@@ -154,7 +169,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        check_cost_weight(self.cost_weight)
+        self._check_policy_params()
         templates = self._stage_templates()
         n_stages = self._n_stages_hint()
         if self.costs is not None and not isinstance(self.costs, str) and n_stages is not None:
@@ -175,8 +190,11 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             cost_mode = "time"
         else:
             cost_mode = "given"
-        rng = check_random_state(self.random_state)
-        timing_rows = np.sort(rng.permutation(n_samples)[:N_TIMING_ROWS])
+        # Costs are timed on evenly spaced rows: no randomness, so that memory can hit.
+        timing_rows = np.unique(np.linspace(0, n_samples - 1, N_TIMING_ROWS).astype(np.intp))
+        if cost_mode == "given":
+            timing_rows = None
+        frozen = all(isinstance(t, FrozenEstimator) for t in templates)
         stage_pass = check_memory(self.memory).cache(_stage_pass, ignore=["n_jobs", "verbose"])
         outputs, fitted, measured = stage_pass(
             templates,
@@ -185,7 +203,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             y,
             sample_weight,
             classes,
-            self._check_cv(y),
+            None if frozen else self._check_cv(y),
             cost_mode,
             timing_rows,
             self.n_jobs,
@@ -198,21 +216,33 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.costs_ = self._resolve_costs(measured)
         self.normalized_costs_ = self.costs_ / self.costs_.sum()
-        self.policy_ = RoutingPolicy(
+        self.n_stages_ = outputs.shape[1]
+        self.oof_outputs_ = outputs
+        uses_X = FeatureBuilder(self.features).uses_X
+        self.policy_ = self._fit_policy(outputs, y, X if uses_X else None, sample_weight)
+        return self
+
+    def _check_policy_params(self):
+        """Fail before the stages are fitted (budget mode checks its target instead)."""
+        check_cost_weight(self.cost_weight)
+
+    def _policy_template(self, cost_weight):
+        """The unfitted RoutingPolicy with this estimator's settings."""
+        return RoutingPolicy(
             costs=self.costs_,
-            cost_weight=self.cost_weight,
+            cost_weight=cost_weight,
             topology=self._topology,
             policy_estimator=self.policy_estimator,
             features=self.features,
             loss=self.loss,
             top_k=self.top_k,
-            classes=classes,
+            classes=self.classes_,
         )
-        uses_X = FeatureBuilder(self.features).uses_X
-        self.policy_.fit(outputs, y, X=X if uses_X else None, sample_weight=sample_weight)
-        self.n_stages_ = outputs.shape[1]
-        self.oof_outputs_ = outputs
-        return self
+
+    def _fit_policy(self, outputs, y, X, sample_weight):
+        """Learn the router from the out-of-fold outputs (budget mode overrides this)."""
+        policy = self._policy_template(self.cost_weight)
+        return policy.fit(outputs, y, X=X, sample_weight=sample_weight)
 
     def _validate_X(self, X, y="no_validation", reset=True):
         """Check X as far as every stage agrees; data frames pass through as they are.
@@ -326,7 +356,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         if result is not None:
             return result
         state = model.init_exits(X)
-        policy_X = X if FeatureBuilder(self.policy_.features).uses_X else None
+        features = getattr(self.policy_, "features", "summary")
+        policy_X = X if FeatureBuilder(features).uses_X else None
         result = route(
             lambda k, rows: model.predict_exit_proba(state, k, rows),
             _num_samples(X),
@@ -347,7 +378,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         route_linear = getattr(model, "route_linear", None)
         if route_linear is None or not np.array_equal(model.classes_, self.classes_):
             return None
-        rule = self.policy_._linear_exit_rule()
+        linear_exit_rule = getattr(self.policy_, "_linear_exit_rule", None)
+        rule = None if linear_exit_rule is None else linear_exit_rule()
         if rule is None:
             return None
         proba, stage = route_linear(X, rule)

@@ -56,7 +56,7 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
     n_jobs : int, default=None
         Folds fitted in parallel (joblib).
     random_state : int, RandomState instance or None, default=None
-        Seeds the folds and the rows used to time the models.
+        Seeds the folds.
     verbose : int, default=0
         Log progress to the ``"skadaptive"`` logger (and joblib's) when > 0.
     memory : str, joblib.Memory or None, default=None
