@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import softmax
 
 from skadaptive._thresholds import (
     max_proba_scores,
@@ -15,6 +16,7 @@ from skadaptive._thresholds import (
     threshold_route,
     tune_thresholds,
 )
+from skadaptive.baselines import ThresholdPolicy
 
 ATOL = 1e-9
 
@@ -318,3 +320,67 @@ def test_large_problem_runs():
     assert front.thresholds.shape == (len(front.cost), 4) and len(front.cost) > 100
     res = tune_thresholds(scores, losses, costs, max_loss=np.median(front.loss))
     assert res.met
+
+
+# --- ThresholdPolicy with one threshold per exit ------------------------------
+
+
+def make_outputs(n=400, n_stages=4, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=2.0, size=(n, n_stages, n_classes))
+    return softmax(logits, axis=2), rng.integers(0, n_classes, n)
+
+
+def test_per_exit_policy_routes_as_threshold_route():
+    outputs, y = make_outputs()
+    costs = [1.0, 2.0, 3.0, 4.0]
+    for thresholds in ([0.5, 0.7, 0.9], [np.inf, 0.6, -np.inf], [0.95, np.inf, 0.4]):
+        policy = ThresholdPolicy(thresholds, costs=costs).fit(outputs, y)
+        res = policy.route(outputs)
+        expected = threshold_route(max_proba_scores(outputs), thresholds)
+        assert_array_equal(res.stage, expected)
+        assert_allclose(res.cost, np.cumsum(costs)[expected])
+        assert_allclose(res.proba, outputs[np.arange(len(y)), expected])
+        assert_array_equal(policy.thresholds_, thresholds)
+    entropy = ThresholdPolicy([0.3, 0.6, 0.9], criterion="entropy").fit(outputs, y)
+    expected = threshold_route(neg_entropy_scores(outputs), [-0.3, -0.6, -0.9])
+    assert_array_equal(entropy.apply(outputs), expected)
+
+
+def test_equal_per_exit_thresholds_equal_the_scalar_policy():
+    outputs, y = make_outputs(seed=1)
+    for criterion, t in [("max_proba", 0.8), ("entropy", 0.5)]:
+        scalar = ThresholdPolicy(t, criterion=criterion, costs=[1, 1, 2, 4]).fit(outputs, y)
+        per_exit = ThresholdPolicy(np.full(3, t), criterion=criterion, costs=[1, 1, 2, 4])
+        a, b = scalar.route(outputs), per_exit.fit(outputs, y).route(outputs)
+        for key in ("stage", "path", "cost", "proba"):
+            assert_array_equal(a[key], b[key])
+        assert_array_equal(scalar.thresholds_, [t] * 3)
+
+
+def test_per_exit_policy_with_a_tuned_vector_and_with_logits():
+    outputs, y = make_outputs(seed=2)
+    losses = (outputs.argmax(axis=2) != y[:, None]).astype(float)
+    costs = np.array([1.0, 1.0, 2.0, 4.0])
+    res = tune_thresholds(max_proba_scores(outputs), losses, costs, max_cost=3.0)
+    policy = ThresholdPolicy(res.thresholds, costs=costs).fit(outputs, y)
+    assert policy.predict_cost(outputs).mean() == pytest.approx(res.cost)
+    assert 1 - policy.score(outputs, y) == pytest.approx(res.loss)
+    # Tuned thresholds are scores of some rows: compare logits away from them.
+    logits = ThresholdPolicy([0.5, 0.7, 0.9], outputs="logits").fit(np.log(outputs), y)
+    expected = threshold_route(max_proba_scores(outputs), [0.5, 0.7, 0.9])
+    assert_array_equal(logits.apply(np.log(outputs)), expected)
+
+
+@pytest.mark.parametrize(
+    "threshold, match",
+    [
+        ([0.5, 0.5], r"one value per exit: expected shape \(3,\) for 4 stages, got shape \(2,\)"),
+        ([[0.5, 0.5, 0.5]], r"expected shape \(3,\) for 4 stages, got shape \(1, 3\)"),
+        ([0.5, np.nan, 0.5], "threshold contains NaN"),
+    ],
+)
+def test_per_exit_policy_errors(threshold, match):
+    outputs, y = make_outputs(n=20)
+    with pytest.raises(ValueError, match=match):
+        ThresholdPolicy(threshold).fit(outputs, y)
