@@ -39,6 +39,10 @@ def _array(name, value, shape, expected):
     return a
 
 
+def _is_int(x):
+    return isinstance(x, (int, np.integer, float, np.floating)) and np.isfinite(x) and x == int(x)
+
+
 def _outputs(outputs):
     p = _array("outputs", outputs, (None, None, None), "(n_samples, n_stages, n_classes)")
     if p.shape[1] < 2:
@@ -138,9 +142,9 @@ def _problem(scores, losses, costs, sample_weight, grid_size, max_candidates):
     weight = _array("sample_weight", weight, (n_rows,), f"(n_samples,) = ({n_rows},)")
     if np.any(weight < 0) or weight.sum() <= 0:
         raise ValueError("sample_weight must be >= 0 and not all 0.")
-    if grid_size is not None and (int(grid_size) != grid_size or grid_size < 1):
+    if grid_size is not None and not (_is_int(grid_size) and grid_size >= 1):
         raise ValueError(f"grid_size must be an integer >= 1 or None; got {grid_size!r}.")
-    if int(max_candidates) != max_candidates or max_candidates < 2 ** (n_stages - 1):
+    if not (_is_int(max_candidates) and max_candidates >= 2 ** (n_stages - 1)):
         raise ValueError(
             f"max_candidates must be an integer >= 2 ** (n_stages - 1) = {2 ** (n_stages - 1)}"
             f" (-inf and +inf at every stage); got {max_candidates!r}."
@@ -364,7 +368,7 @@ def tune_thresholds(
     if not np.isfinite(target):
         raise ValueError(f"{name} must be a finite number; got {raw!r}.")
     max_cost, max_loss = (None, target) if max_cost is None else (target, None)
-    if int(refine) != refine or refine < 0:
+    if not (_is_int(refine) and refine >= 0):
         raise ValueError(f"refine must be an integer >= 0; got {refine!r}.")
     pb = _problem(scores, losses, costs, sample_weight, grid_size, max_candidates)
     grids = _thin(pb.grids, max_candidates)

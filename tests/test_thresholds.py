@@ -216,6 +216,8 @@ def test_frontier_is_deterministic_and_monotone():
         ({"sample_weight": [0, 0, 0]}, "sample_weight must be >= 0 and not all 0"),
         ({"grid_size": 0}, "grid_size must be an integer >= 1 or None"),
         ({"grid_size": 2.5}, "grid_size must be an integer"),
+        ({"grid_size": np.inf}, "grid_size must be an integer"),
+        ({"max_candidates": np.inf}, "max_candidates must be an integer"),
         ({"max_candidates": 1}, r"max_candidates must be an integer >= 2 \*\* \(n_stages - 1\)"),
     ],
 )
