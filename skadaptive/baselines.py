@@ -1,8 +1,9 @@
 """Baselines to compare the learned policies against.
 
 - :class:`ThresholdPolicy`: exit as soon as a stage is confident enough (maximum
-  probability at least ``threshold``, or entropy at most ``threshold``), as
-  BranchyNet and shallow-deep networks (SDN) do.
+  probability at least ``threshold``, or entropy at most ``threshold``; one
+  threshold for every exit, or one per exit), as BranchyNet and shallow-deep
+  networks (SDN) do.
 - :func:`oracle_route`: the cheapest route whose answer is right (needs ``y``):
   an upper bound on the accuracy of any policy over the same stages, and the
   lowest cost at which that accuracy can be had.
@@ -32,16 +33,28 @@ class ThresholdPolicy(_RouterMixin, BaseEstimator):
 
     Parameters
     ----------
-    threshold : float, default=0.9
+    threshold : float or array-like of shape (n_stages - 1,), default=0.9
         With ``criterion="max_proba"``, exit when the largest probability is
         ``>= threshold``; with ``criterion="entropy"``, exit when the entropy (in
-        nats) is ``<= threshold``.
+        nats) is ``<= threshold``.  An array gives each non-final stage its own
+        threshold (``threshold[k]`` at stage ``k``; ``inf`` and ``-inf`` allowed),
+        as tuned jointly by :func:`skadaptive._thresholds.tune_thresholds`.
     criterion : {"max_proba", "entropy"}, default="max_proba"
     costs : array-like of shape (n_stages,), default=None
         Cost of each stage; ``None`` means 1 each.
     outputs : {"proba", "logits"}, default="proba"
     classes : array-like, default=None
         Labels of the output columns; ``None`` means ``np.unique(y)``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_stages_ : int
+    thresholds_ : ndarray of shape (n_stages - 1,)
+        The threshold of each exit (``threshold`` repeated when it is a number).
+    costs_ : ndarray of shape (n_stages,)
+    normalized_costs_ : ndarray of shape (n_stages,)
+        ``costs_ / costs_.sum()``.
 
     Examples
     --------
@@ -51,10 +64,15 @@ class ThresholdPolicy(_RouterMixin, BaseEstimator):
     ...                     [[0.55, 0.45], [0.2, 0.8]]])
     >>> ThresholdPolicy(threshold=0.9).fit(outputs, [0, 1]).apply(outputs)
     array([0, 1])
+
+    One threshold per exit (here one exit, so one value):
+
+    >>> ThresholdPolicy(threshold=[0.5]).fit(outputs, [0, 1]).apply(outputs)
+    array([0, 0])
     """
 
     _parameter_constraints = {
-        "threshold": [Interval(numbers.Real, None, None, closed="neither")],
+        "threshold": [Interval(numbers.Real, None, None, closed="neither"), "array-like"],
         "criterion": [StrOptions({"max_proba", "entropy"})],
         "costs": ["array-like", None],
         "outputs": [StrOptions({"proba", "logits"})],
@@ -97,17 +115,39 @@ class ThresholdPolicy(_RouterMixin, BaseEstimator):
                 f"{len(self.classes_)} classes."
             )
         self.n_stages_ = outputs.shape[1]
+        self.thresholds_ = self._check_threshold()
         costs = np.ones(self.n_stages_) if self.costs is None else self.costs
         self.costs_ = check_costs(costs, self.n_stages_)
         self.normalized_costs_ = self.costs_ / self.costs_.sum()
         return self
 
+    def _check_threshold(self):
+        """The threshold of each exit, shape (n_stages - 1,)."""
+        n_exits = self.n_stages_ - 1
+        if np.ndim(self.threshold) == 0:
+            return np.full(n_exits, float(self.threshold))
+        try:
+            thresholds = np.asarray(self.threshold, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"threshold must be a number or an array of numbers; got {self.threshold!r}."
+            ) from exc
+        if thresholds.shape != (n_exits,):
+            raise ValueError(
+                f"threshold must be a number or have one value per exit: expected shape "
+                f"({n_exits},) for {self.n_stages_} stages, got shape {thresholds.shape}."
+            )
+        if np.any(np.isnan(thresholds)):
+            raise ValueError(f"threshold contains NaN: {thresholds.tolist()}.")
+        return thresholds
+
     def _decide(self, node, blocks, X_rows):
         summary = summary_block(blocks[-1])
+        threshold = self.thresholds_[node]
         if self.criterion == "max_proba":
-            confident = summary[:, 0] >= self.threshold
+            confident = summary[:, 0] >= threshold
         else:
-            confident = summary[:, -1] <= self.threshold
+            confident = summary[:, -1] <= threshold
         return np.where(confident, EXIT, NEXT)
 
 
