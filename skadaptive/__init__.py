@@ -5,11 +5,14 @@ Neural Networks for Efficient Inference" (ICML 2017):
 
 - :class:`EarlyExitClassifier`: one model with several exits;
 - :class:`NetworkSelectionClassifier`: a ladder of models of rising cost;
+- :class:`EarlyExitClassifierCV`, :class:`NetworkSelectionClassifierCV`: budget
+  mode, which meets a cost or accuracy target instead of taking ``cost_weight``;
 - :class:`RoutingPolicy`: the same policies learned from precomputed outputs.
 
 Baselines (confidence thresholds, the oracle) live in :mod:`skadaptive.baselines`.
 """
 
+from ._cv import EarlyExitClassifierCV, NetworkSelectionClassifierCV
 from ._early_exit import EarlyExitClassifier
 from ._network_selection import NetworkSelectionClassifier
 from ._policy import RoutingPolicy
@@ -18,7 +21,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EarlyExitClassifier",
+    "EarlyExitClassifierCV",
     "NetworkSelectionClassifier",
+    "NetworkSelectionClassifierCV",
     "RoutingPolicy",
     "__version__",
 ]

@@ -5,7 +5,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
+from skadaptive import (
+    EarlyExitClassifier,
+    EarlyExitClassifierCV,
+    NetworkSelectionClassifier,
+    NetworkSelectionClassifierCV,
+)
 
 # Checks that cannot hold for a cross-fitted meta-estimator, with the reason.
 EXPECTED_FAILED = {
@@ -44,6 +49,25 @@ ESTIMATORS = [
         GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0),
         exits=[2, 4, 8],
         cv=3,
+    ),
+    NetworkSelectionClassifierCV(
+        [
+            ("tree", DecisionTreeClassifier(max_depth=2, random_state=0)),
+            ("lr", LogisticRegression()),
+        ],
+        costs=[1, 5],
+        max_accuracy_loss=0.02,
+        cost_weights=[0.0, 0.1],
+        cv=3,
+        selection_cv=3,
+    ),
+    EarlyExitClassifierCV(
+        RandomForestClassifier(n_estimators=8, random_state=0),
+        exits=[2, 8],
+        max_relative_cost=0.5,
+        cost_weights=[0.0, 0.1],
+        cv=3,
+        selection_cv=3,
     ),
 ]
 

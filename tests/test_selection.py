@@ -135,3 +135,81 @@ def test_budget_scoring_in_a_pipeline_grid_search(digits, tmp_path):
     lr = fitted[-1].estimators_[1]
     expected = np.mean(lr.predict(fitted[0].transform(X_test)) == y_test)
     assert reference_accuracy_scorer(fitted, X_test, y_test) == pytest.approx(expected)
+
+
+def budget_ladder(**kwargs):
+    from skadaptive import NetworkSelectionClassifierCV
+
+    kwargs.setdefault("cost_weights", [0.0, 0.003, 0.01, 0.03, 0.1, 0.3])
+    return NetworkSelectionClassifierCV(
+        [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))],
+        costs=[1, 10],
+        cv=3,
+        selection_cv=4,
+        random_state=0,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("max_loss", [0.0, 0.01, 0.03])
+def test_budget_mode_meets_an_accuracy_target_on_held_out_folds(digits, max_loss):
+    X, y, X_test, y_test = digits
+    clf = budget_ladder(max_accuracy_loss=max_loss).fit(X, y)
+    res, best = clf.cv_results_, clf.best_index_
+    loss, cost = res["mean_test_loss"], res["mean_test_cost"]
+    ok = loss <= res["reference_loss"] + max_loss + 1e-12
+    assert ok[best]
+    assert cost[best] == cost[ok].min()  # the cheapest candidate that meets it
+    assert set(res["family"]) == {"learned", "thresholds", "hybrid"}
+    assert_allclose(res["mean_test_accuracy"], 1 - loss)
+    assert_allclose(res["mean_test_relative_cost"], cost / 10)
+    assert clf.score(X_test, y_test) > 0.85
+
+
+def test_budget_mode_meets_a_cost_budget(digits):
+    X, y, X_test, _ = digits
+    for kwargs in [dict(max_cost=3.0), dict(max_relative_cost=0.3)]:
+        clf = budget_ladder(**kwargs).fit(X, y)
+        res, best = clf.cv_results_, clf.best_index_
+        cost, loss = res["mean_test_cost"], res["mean_test_loss"]
+        within = cost <= 3.0 + 1e-12
+        assert within[best] and loss[best] == loss[within].min()
+        assert clf.predict_cost(X_test).mean() < 4.0  # near the budget on new rows too
+
+
+def test_budget_mode_families_give_their_routers(digits):
+    from skadaptive import RoutingPolicy
+    from skadaptive._budget import HybridPolicy
+    from skadaptive.baselines import ThresholdPolicy
+
+    X, y, X_test, _ = digits
+    expected = {"learned": RoutingPolicy, "thresholds": ThresholdPolicy, "hybrid": HybridPolicy}
+    for family, kind in expected.items():
+        clf = budget_ladder(max_accuracy_loss=0.01, families=[family]).fit(X, y)
+        assert clf.best_family_ == family and isinstance(clf.policy_, kind)
+        assert (clf.cost_weight_ is None) == (family == "thresholds")
+        assert (clf.level_ is None) == (family == "learned")
+        stage = clf.apply(X_test)
+        outputs = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
+        assert_array_equal(stage, clf.policy_.apply(outputs))
+
+
+def test_budget_mode_errors(digits):
+    X, y, _, _ = digits
+    with pytest.raises(ValueError, match="exactly one of max_accuracy_loss"):
+        budget_ladder().fit(X, y)
+    with pytest.raises(ValueError, match="exactly one of max_accuracy_loss"):
+        budget_ladder(max_cost=2.0, max_accuracy_loss=0.01).fit(X, y)
+    with pytest.raises(ValueError, match="families"):
+        budget_ladder(max_cost=2.0, families=["magic"]).fit(X, y)
+    with pytest.raises(ValueError, match="cost_weights"):
+        budget_ladder(max_cost=2.0, cost_weights=[-1.0]).fit(X, y)
+
+
+def test_budget_mode_shows_progress_when_verbose(digits, capsys):
+    X, y, _, _ = digits
+    budget_ladder(max_cost=2.0, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "budget mode: held-out folds" in err and "cross-fitting stages" in err
+    budget_ladder(max_cost=2.0).fit(X, y)
+    assert capsys.readouterr().err == ""

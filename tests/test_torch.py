@@ -235,6 +235,24 @@ def test_linear_policies_route_on_the_device_as_on_the_host(
         assert sorted(seen[k]) == np.flatnonzero(res.path[:, k]).tolist()
 
 
+@pytest.mark.parametrize("family", ["hybrid", "thresholds"])
+def test_budget_mode_routers_route_on_the_device_as_on_the_host(digits, family, monkeypatch):
+    from skadaptive import EarlyExitClassifierCV
+
+    X, y = digits
+    net = make_multi_exit(digits)
+    clf = EarlyExitClassifierCV(
+        net, max_relative_cost=0.8, families=[family], cost_weights=[0.01], cv=3, random_state=0
+    ).fit(with_ids(X[800:1400]), y[800:1400])
+    X_test = with_ids(X[1400:])
+    calls = spy(monkeypatch, MultiExitNetwork, "route_linear")
+    res = clf.route(X_test)
+    assert len(calls) == (1 if family == "hybrid" else 0)  # thresholds on max-proba: host
+    expected = host_route(clf, X_test)
+    assert_array_equal(res.stage, expected.stage)
+    assert len(np.unique(res.stage)) > 1
+
+
 def test_other_policies_route_on_the_host(digits, monkeypatch):
     from sklearn.tree import DecisionTreeClassifier
 
