@@ -23,7 +23,7 @@ from sklearn.utils import Bunch
 
 from ._compat import safe_rows
 from ._policy import _ConstantPolicy, _RouterMixin
-from ._routing import EXIT, NEXT
+from ._routing import EXIT, JUMP, NEXT
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
 
 FAMILIES = ("learned", "thresholds", "hybrid")
@@ -64,6 +64,42 @@ class Target:
         if len(ok) == 0:
             return int(np.lexsort((loss, cost))[0])  # the cheapest, then most accurate
         return int(ok[np.lexsort((cost[ok], loss[ok]))[0]])
+
+
+class ReferencePolicy(_RouterMixin, BaseEstimator):
+    """Every row answered by the last stage, by the cheapest route to it.
+
+    The safe candidate of budget mode: it loses nothing against the reference.  With
+    the jump topology (network selection) rows jump from the first model straight to
+    the last; in a chain they run every stage.
+
+    Parameters
+    ----------
+    costs : array-like of shape (n_stages,)
+    topology : {"chain", "jump"}
+    classes : array-like of shape (n_classes,)
+    """
+
+    def __init__(self, costs, topology, classes):
+        self.costs = costs
+        self.topology = topology
+        self.classes = classes
+
+    def fit(self, stage_outputs=None, y=None):
+        self.costs_ = np.asarray(self.costs, dtype=float)
+        self.normalized_costs_ = self.costs_ / self.costs_.sum()
+        self.n_stages_ = len(self.costs_)
+        self.classes_ = np.asarray(self.classes)
+        self.jumps_ = self.topology == "jump" and self.n_stages_ > 2
+        return self
+
+    def _decide(self, node, blocks, X_rows):
+        return np.full(len(blocks[-1]), JUMP if self.jumps_ else NEXT)
+
+
+def _reference_route_cost(costs, topology):
+    jumps = topology == "jump" and len(costs) > 2
+    return costs[0] + costs[-1] if jumps else costs.sum()
 
 
 def _frontier_picks(scores, losses, costs, target, reference_loss, sample_weight=None):
@@ -246,6 +282,10 @@ def evaluate_path(
                 picks = _frontier_picks(s_train, losses[train], costs, target, ref_train, w_train)
                 for level, t in picks:
                     record(("hybrid", float(weight), level), test, threshold_route(s_test, t))
+    # The safe candidate: every row answered by the last stage (the reference's loss).
+    n_splits = len(reference)
+    ref_cost = _reference_route_cost(np.asarray(costs, float), template.topology)
+    results[("reference", nan, nan)] = list(zip(reference, [ref_cost] * n_splits))
     keys = list(results)
     values = np.array([results[k] for k in keys])  # (n_candidates, n_splits, 2)
     return {
@@ -267,6 +307,8 @@ def fit_candidate(
     from .baselines import ThresholdPolicy
 
     costs = template.costs
+    if family == "reference":
+        return ReferencePolicy(costs, template.topology, template.classes).fit()
     reference_loss = np.average(losses[:, -1], weights=sample_weight)
     sw = {"sample_weight": sample_weight}
     if family == "thresholds":

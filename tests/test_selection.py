@@ -160,7 +160,7 @@ def test_budget_mode_meets_an_accuracy_target_on_held_out_folds(digits, max_loss
     ok = loss <= res["reference_loss"] + max_loss + 1e-12
     assert ok[best]
     assert cost[best] == cost[ok].min()  # the cheapest candidate that meets it
-    assert set(res["family"]) == {"learned", "thresholds", "hybrid"}
+    assert set(res["family"]) == {"learned", "thresholds", "hybrid", "reference"}
     assert_allclose(res["mean_test_accuracy"], 1 - loss)
     assert_allclose(res["mean_test_relative_cost"], cost / 10)
     assert clf.score(X_test, y_test) > 0.85
@@ -213,3 +213,33 @@ def test_budget_mode_shows_progress_when_verbose(digits, capsys):
     assert "budget mode: held-out folds" in err and "cross-fitting stages" in err
     budget_ladder(max_cost=2.0).fit(X, y)
     assert capsys.readouterr().err == ""
+
+
+def test_the_reference_candidate_is_the_safe_fallback(digits):
+    from sklearn.tree import DecisionTreeClassifier
+
+    from skadaptive import NetworkSelectionClassifierCV
+    from skadaptive._budget import ReferencePolicy
+
+    X, y, X_test, _ = digits
+    clf = NetworkSelectionClassifierCV(
+        [
+            ("nb", GaussianNB()),
+            ("tree", DecisionTreeClassifier(max_depth=3, random_state=0)),
+            ("lr", LogisticRegression(max_iter=300)),
+        ],
+        costs=[1, 2, 10],
+        max_accuracy_loss=0.0,
+        families=["thresholds"],
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
+    res = clf.cv_results_
+    ref = np.flatnonzero(res["family"] == "reference")[0]
+    assert res["mean_test_loss"][ref] == pytest.approx(res["reference_loss"])
+    assert res["mean_test_cost"][ref] == 11.0  # the first model, then a jump to the last
+    router = ReferencePolicy([1, 2, 10], "jump", clf.classes_).fit()
+    outputs = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
+    route = router.route(outputs)
+    assert_array_equal(route.stage, 2)
+    assert_array_equal(route.path, np.tile([True, False, True], (len(X_test), 1)))
