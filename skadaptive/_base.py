@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import _chunks
 from ._features import FeatureBuilder
 from ._fitting import stage_pass
 from ._policy import FEATURE_KINDS, RoutingPolicy
@@ -109,7 +110,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             timing_rows = None
         frozen = all(isinstance(t, FrozenEstimator) for t in templates)
         cached_stage_pass = check_memory(self.memory).cache(
-            stage_pass, ignore=["n_jobs", "verbose"]
+            stage_pass, ignore=["n_jobs", "verbose", "row_bytes"]
         )
         outputs, fitted, measured = cached_stage_pass(
             templates,
@@ -123,6 +124,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             timing_rows,
             self.n_jobs,
             self.verbose,
+            self._row_bytes(templates, n_stages, classes),
         )
         self.stage_model_ = self._make_stage_model(fitted, classes)
         self._check_stage_classes(fitted, classes)
@@ -136,6 +138,16 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         uses_X = FeatureBuilder(self.features).uses_X
         self.policy_ = self._fit_policy(outputs, y, X if uses_X else None, sample_weight)
         return self
+
+    def _row_bytes(self, templates, n_stages, classes):
+        """Bytes per row of the stage outputs, for the chunks of :mod:`skadaptive._chunks`.
+
+        A protocol model that is not fitted yet does not tell its number of exits:
+        it counts as 4.
+        """
+        if n_stages is None:
+            n_stages = getattr(unfrozen(templates[0]), "n_exits_", 4)
+        return _chunks.row_bytes(n_stages, len(classes), self.n_features_in_)
 
     def _check_policy_params(self):
         """Fail before the stages are fitted (budget mode checks its target instead)."""
@@ -266,6 +278,20 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     def _route(self, X):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        slices = self._predict_chunks(X)
+        if slices is None:
+            return self._route_rows(X)
+        return _chunks.route_in_chunks(self._route_rows, X, slices)
+
+    def _predict_chunks(self, X):
+        """The row chunks of a large ``X`` (see :mod:`skadaptive._chunks`); None for one."""
+        n_samples = _num_samples(X)
+        n_bytes = _chunks.row_bytes(self.n_stages_, len(self.classes_), self.n_features_in_)
+        rows = _chunks.chunk_rows(n_bytes)
+        return None if n_samples <= rows else _chunks.row_slices(n_samples, rows)
+
+    def _route_rows(self, X):
+        """Route the validated rows of ``X`` in one piece."""
         model = self.stage_model_
         result = self._route_linear(model, X)
         if result is not None:
@@ -335,6 +361,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        slices = self._predict_chunks(X)
+        if slices is None:
+            yield from self._staged_rows(X)
+        else:
+            yield from _chunks.staged_in_chunks(self._staged_rows, X, slices, self.n_stages_)
+
+    def _staged_rows(self, X):
         model = self.stage_model_
         state = model.init_exits(X)
         rows = np.arange(_num_samples(X))
