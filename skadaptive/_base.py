@@ -1,7 +1,8 @@
 """Shared machinery of the two estimators.
 
 ``fit`` = out-of-fold stage outputs (cross-fitting, or frozen stages used as they
-are) -> costs -> :class:`~skadaptive.RoutingPolicy` (the paper's reduction).
+are; :mod:`skadaptive._fitting`) -> costs -> :class:`~skadaptive.RoutingPolicy`
+(the paper's reduction).
 ``predict`` = the routing engine over the fitted stages with that same policy.
 """
 
@@ -9,8 +10,7 @@ import logging
 import numbers
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils import Bunch, get_tags
@@ -22,15 +22,15 @@ from sklearn.utils.validation import (
     check_is_fitted,
     check_memory,
     column_or_1d,
-    has_fit_parameter,
     validate_data,
 )
 
-from . import _compat
+from . import _chunks
 from ._features import FeatureBuilder
+from ._fitting import stage_pass
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route
-from ._stages import align_proba, collect_outputs, measure_costs, unfrozen
+from ._stages import align_proba, unfrozen
 from ._validation import check_cost_weight, check_costs, sample_weight_param
 
 logger = logging.getLogger("skadaptive")
@@ -50,92 +50,6 @@ COMMON_CONSTRAINTS = {
 }
 
 N_TIMING_ROWS = 512
-
-
-def _fit_stage(estimator, X, y, sample_weight, rows):
-    """Fit a clone of one stage on ``rows`` (None: all rows); frozen stages as they are."""
-    estimator = clone(estimator)
-    if isinstance(estimator, FrozenEstimator):
-        return estimator
-    if rows is not None:
-        X, y = _compat.safe_rows(X, rows), y[rows]
-        sample_weight = None if sample_weight is None else sample_weight[rows]
-    if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
-        return estimator.fit(X, y, sample_weight=sample_weight)
-    return estimator.fit(X, y)
-
-
-def _fold_outputs(make_model, templates, X, y, sample_weight, train, test, classes):
-    fitted = [_fit_stage(t, X, y, sample_weight, train) for t in templates]
-    X_test = _compat.safe_rows(X, test)
-    return collect_outputs(make_model(fitted, classes), X_test, len(test), classes)
-
-
-def progress_bar(verbose, total, desc):
-    """A function wrapping an iterable in a tqdm progress bar when ``verbose``, else as is.
-
-    tqdm is optional: without it, ``verbose`` only logs.
-    """
-    if not verbose:
-        return lambda iterable: iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        logger.info("%s (install tqdm for a progress bar)", desc)
-        return lambda iterable: iterable
-    return lambda iterable: tqdm(iterable, total=total, desc=desc)
-
-
-def _stage_pass(
-    templates, make_model, X, y, sample_weight, classes, cv, cost_mode, timing_rows, n_jobs, verbose
-):
-    """Everything ``fit`` computes with the stages, and nothing that depends on the policies.
-
-    Returns the out-of-fold stage outputs (cross-fitting, or the frozen stages on
-    every row), the fitted stages and the measured per-row stage times (None when
-    ``cost_mode`` does not ask for them).  A module-level function of its inputs
-    only, so that ``memory`` can cache it: a grid search over ``cost_weight`` or
-    any other policy parameter then runs the stages once per training set.
-    """
-    n_samples = _num_samples(X)
-    if all(isinstance(t, FrozenEstimator) for t in templates):
-        fitted = [clone(t) for t in templates]
-        if verbose:
-            logger.info("All stages are frozen: computing their outputs on %d rows.", n_samples)
-        outputs = collect_outputs(make_model(fitted, classes), X, n_samples, classes)
-    else:
-        splits = list(cv.split(X, y))
-        if verbose:
-            logger.info(
-                "Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits)
-            )
-        parallel = Parallel(n_jobs=n_jobs, verbose=max(0, int(verbose) - 1), return_as="generator")
-        jobs = [
-            delayed(_fold_outputs)(make_model, templates, X, y, sample_weight, tr, te, classes)
-            for tr, te in splits
-        ]
-        jobs += [delayed(_fit_stage)(t, X, y, sample_weight, None) for t in templates]
-        results = list(progress_bar(verbose, len(jobs), "cross-fitting stages")(parallel(jobs)))
-        fold_outputs = results[: len(splits)]
-        outputs = np.zeros((n_samples,) + fold_outputs[0].shape[1:])
-        covered = np.zeros(n_samples, dtype=bool)
-        for (_, test), out in zip(splits, fold_outputs):
-            outputs[test] = out
-            covered[test] = True
-        if not covered.all():
-            raise ValueError("cv must put every row in a test fold once (a partition, as KFold).")
-        fitted = results[len(splits) :]
-    measured = None
-    model = make_model(fitted, classes)
-    if cost_mode == "time" or (cost_mode == "auto" and getattr(model, "exit_costs_", None) is None):
-        X_timing = _compat.safe_rows(X, timing_rows)
-        if hasattr(model, "measure_exit_costs"):  # the model knows how to time its device
-            measured = np.maximum(np.asarray(model.measure_exit_costs(X_timing), float), 1e-12)
-        else:
-            measured = measure_costs(model, X_timing, len(timing_rows))
-        if verbose:
-            logger.info("Measured per-row stage costs (seconds): %s", measured)
-    return outputs, fitted, measured
 
 
 class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
@@ -195,8 +109,10 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         if cost_mode == "given":
             timing_rows = None
         frozen = all(isinstance(t, FrozenEstimator) for t in templates)
-        stage_pass = check_memory(self.memory).cache(_stage_pass, ignore=["n_jobs", "verbose"])
-        outputs, fitted, measured = stage_pass(
+        cached_stage_pass = check_memory(self.memory).cache(
+            stage_pass, ignore=["n_jobs", "verbose", "row_bytes"]
+        )
+        outputs, fitted, measured = cached_stage_pass(
             templates,
             self._stage_factory(),
             X,
@@ -208,6 +124,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             timing_rows,
             self.n_jobs,
             self.verbose,
+            self._row_bytes(templates, n_stages, classes),
         )
         self.stage_model_ = self._make_stage_model(fitted, classes)
         self._check_stage_classes(fitted, classes)
@@ -221,6 +138,16 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         uses_X = FeatureBuilder(self.features).uses_X
         self.policy_ = self._fit_policy(outputs, y, X if uses_X else None, sample_weight)
         return self
+
+    def _row_bytes(self, templates, n_stages, classes):
+        """Bytes per row of the stage outputs, for the chunks of :mod:`skadaptive._chunks`.
+
+        A protocol model that is not fitted yet does not tell its number of exits:
+        it counts as 4.
+        """
+        if n_stages is None:
+            n_stages = getattr(unfrozen(templates[0]), "n_exits_", 4)
+        return _chunks.row_bytes(n_stages, len(classes), self.n_features_in_)
 
     def _check_policy_params(self):
         """Fail before the stages are fitted (budget mode checks its target instead)."""
@@ -351,6 +278,20 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     def _route(self, X):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        slices = self._predict_chunks(X)
+        if slices is None:
+            return self._route_rows(X)
+        return _chunks.route_in_chunks(self._route_rows, X, slices)
+
+    def _predict_chunks(self, X):
+        """The row chunks of a large ``X`` (see :mod:`skadaptive._chunks`); None for one."""
+        n_samples = _num_samples(X)
+        n_bytes = _chunks.row_bytes(self.n_stages_, len(self.classes_), self.n_features_in_)
+        rows = _chunks.chunk_rows(n_bytes)
+        return None if n_samples <= rows else _chunks.row_slices(n_samples, rows)
+
+    def _route_rows(self, X):
+        """Route the validated rows of ``X`` in one piece."""
         model = self.stage_model_
         result = self._route_linear(model, X)
         if result is not None:
@@ -420,6 +361,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        slices = self._predict_chunks(X)
+        if slices is None:
+            yield from self._staged_rows(X)
+        else:
+            yield from _chunks.staged_in_chunks(self._staged_rows, X, slices, self.n_stages_)
+
+    def _staged_rows(self, X):
         model = self.stage_model_
         state = model.init_exits(X)
         rows = np.arange(_num_samples(X))

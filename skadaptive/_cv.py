@@ -15,8 +15,8 @@ from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import Interval
 
 from . import _budget
-from ._base import progress_bar
 from ._early_exit import EarlyExitClassifier
+from ._fitting import progress_bar
 from ._network_selection import NetworkSelectionClassifier
 from ._policy import encode_labels, stage_losses
 

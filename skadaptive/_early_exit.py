@@ -61,6 +61,7 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
     top_k : int, default=5
     cv : int, cross-validation generator or iterable, default=5
     n_jobs : int, default=None
+        Workers for ``fit``: see :class:`NetworkSelectionClassifier`.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     memory : str, joblib.Memory or None, default=None

@@ -54,7 +54,11 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
         Folds for the out-of-fold outputs.  An int means a shuffled
         ``StratifiedKFold`` seeded by ``random_state``.
     n_jobs : int, default=None
-        Folds fitted in parallel (joblib).
+        Workers for ``fit`` (joblib): the folds and the refits, and the models'
+        outputs in row chunks (frozen models' rows are cut so that every worker gets
+        a chunk).  Any joblib backend, Dask's included, runs them.  The results do not
+        depend on it.  ``predict`` streams large inputs in chunks too; their size
+        follows scikit-learn's ``working_memory`` (see the user guide).
     random_state : int, RandomState instance or None, default=None
         Seeds the folds.
     verbose : int, default=0

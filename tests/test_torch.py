@@ -235,6 +235,29 @@ def test_linear_policies_route_on_the_device_as_on_the_host(
         assert sorted(seen[k]) == np.flatnonzero(res.path[:, k]).tolist()
 
 
+def test_device_routing_streams_large_inputs_in_chunks(digits, monkeypatch):
+    import sklearn
+
+    from skadaptive import _chunks
+
+    X, y = digits
+    net = make_multi_exit(digits).set_params(batch_size=64)
+    clf = EarlyExitClassifier(net, cost_weight=0.01, cv=3, random_state=0)
+    clf.fit(with_ids(X[800:1400]), y[800:1400])
+    X_test = with_ids(X[1400:])  # 397 rows
+    expected = clf.route(X_test)
+    calls = spy(monkeypatch, MultiExitNetwork, "route_linear")
+    monkeypatch.setattr(_chunks, "MIN_CHUNK_ROWS", 128)
+    with sklearn.config_context(working_memory=1e-9):
+        res = clf.route(X_test)
+    # One device call per chunk, with the chunk's rows only (a short tail joins the last).
+    assert [len(args[0]) for args in calls] == [128, 128, 141]
+    assert_array_equal(res.stage, expected.stage)
+    assert_array_equal(res.path, expected.path)
+    assert_allclose(res.proba, expected.proba, rtol=1e-5, atol=1e-6)  # float32 batches
+    assert_allclose(res.cost, expected.cost)
+
+
 @pytest.mark.parametrize("family", ["hybrid", "thresholds"])
 def test_budget_mode_routers_route_on_the_device_as_on_the_host(digits, family, monkeypatch):
     from skadaptive import EarlyExitClassifierCV
