@@ -243,3 +243,28 @@ def test_the_reference_candidate_is_the_safe_fallback(digits):
     route = router.route(outputs)
     assert_array_equal(route.stage, 2)
     assert_array_equal(route.path, np.tile([True, False, True], (len(X_test), 1)))
+
+
+def test_budget_scoring_equals_the_separate_scorers(digits):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skadaptive.metrics import (
+        budget_scoring,
+        neg_relative_cost_scorer,
+        reference_accuracy_scorer,
+    )
+
+    X, y, X_test, y_test = digits
+    hgb = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0)
+    for est in [
+        make_pipeline(StandardScaler(), ladder(cost_weight=0.05)),
+        EarlyExitClassifier(hgb, exits=[5, 10, 20], cost_weight=0.05, cv=3, random_state=0),
+    ]:
+        est.fit(X, y)
+        scores = budget_scoring()(est, X_test, y_test)
+        assert scores["accuracy"] == pytest.approx(est.score(X_test, y_test))
+        assert scores["reference_accuracy"] == pytest.approx(
+            reference_accuracy_scorer(est, X_test, y_test)
+        )
+        assert scores["relative_cost"] == pytest.approx(neg_relative_cost_scorer(est, X_test))
