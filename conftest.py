@@ -16,7 +16,11 @@ from threadpoolctl import threadpool_limits
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 collect_ignore = [] if HAS_TORCH else ["skadaptive/torch"]
 if importlib.util.find_spec("matplotlib") is None:
-    collect_ignore += ["skadaptive/_display.py", "docs/plotting.md"]
+    collect_ignore += [
+        "skadaptive/_display.py",
+        "skadaptive/_exit_share_display.py",
+        "docs/plotting.md",
+    ]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,6 +9,7 @@ Both follow scikit-learn's displays: ``from_estimator``, ``from_predictions`` an
 is not imported by ``import skadaptive``.
 """
 
-from ._display import CostAccuracyDisplay, ExitShareDisplay
+from ._display import CostAccuracyDisplay
+from ._exit_share_display import ExitShareDisplay
 
 __all__ = ["CostAccuracyDisplay", "ExitShareDisplay"]

@@ -1,0 +1,128 @@
+"""ExitShareDisplay: the share of rows answered at each stage (matplotlib, imported lazily)."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import column_or_1d
+
+from ._display import _check_names, _final_adaptive, _pyplot, _stage_names
+
+
+class ExitShareDisplay:
+    """Bar plot of the share of rows answered at each stage.
+
+    Parameters
+    ----------
+    shares : array-like of shape (n_stages,)
+        Stored as ``shares_``.
+    stage_names : list of str, default=None
+        Bar labels; None: ``"stage k"``.
+    name : str, default=None
+        Title of the plot.
+
+    Attributes
+    ----------
+    shares_ : ndarray of shape (n_stages,)
+        Fraction of the rows whose answer comes from each stage; sums to 1.
+    stage_names_ : list of str
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+    bars_ : matplotlib BarContainer
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skadaptive.plotting import ExitShareDisplay
+    >>> disp = ExitShareDisplay.from_predictions([0, 0, 1, 2, 0], n_stages=4)
+    >>> disp.shares_.tolist()
+    [0.6, 0.2, 0.2, 0.0]
+    """
+
+    def __init__(self, shares, *, stage_names=None, name=None):
+        self.shares_ = np.asarray(shares, dtype=float)
+        self.stage_names_ = _check_names(stage_names, len(self.shares_))
+        self.name = name
+
+    def plot(self, ax=None, *, name=None, **kwargs):
+        """Draw the bars on ``ax`` (a new figure if None).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        name : str, default=None
+            Title; None uses the display's ``name``.
+        **kwargs : dict
+            Passed to ``ax.bar``.
+
+        Returns
+        -------
+        display : ExitShareDisplay
+        """
+        plt = _pyplot("ExitShareDisplay.plot")
+        if ax is None:
+            _, ax = plt.subplots()
+        self.bars_ = ax.bar(self.stage_names_, self.shares_, **kwargs)
+        ax.bar_label(self.bars_, labels=[f"{share:.0%}" for share in self.shares_])
+        ax.set(xlabel="answering stage", ylabel="share of rows", ylim=(0, 1))
+        name = self.name if name is None else name
+        if name:
+            ax.set_title(name)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(cls, stage, *, n_stages=None, stage_names=None, name=None, ax=None):
+        """Plot the shares of answering-stage indices.
+
+        Parameters
+        ----------
+        stage : array-like of shape (n_samples,)
+            Index of the stage that answered each row (as ``apply`` returns).
+        n_stages : int, default=None
+            None: ``len(stage_names)`` if given, else ``max(stage) + 1``.
+        stage_names : list of str, default=None
+        name : str, default=None
+        ax : matplotlib Axes, default=None
+
+        Returns
+        -------
+        display : ExitShareDisplay
+        """
+        _pyplot("ExitShareDisplay.from_predictions")
+        stage = column_or_1d(stage)
+        if stage.size == 0 or not np.issubdtype(stage.dtype, np.integer) or stage.min() < 0:
+            raise ValueError("stage must be a non-empty array of non-negative integers.")
+        if n_stages is None:
+            n_stages = len(stage_names) if stage_names is not None else int(stage.max()) + 1
+        if not isinstance(n_stages, numbers.Integral) or stage.max() >= n_stages:
+            raise ValueError(f"n_stages={n_stages!r} must be an int above every stage index.")
+        shares = np.bincount(stage, minlength=n_stages) / stage.size
+        return cls(shares, stage_names=stage_names, name=name).plot(ax=ax)
+
+    @classmethod
+    def from_estimator(cls, estimator, X, *, stage_names=None, name=None, ax=None):
+        """Plot where a fitted adaptive classifier answers the rows of ``X`` (``apply``).
+
+        Parameters
+        ----------
+        estimator : EarlyExitClassifier, NetworkSelectionClassifier or Pipeline
+            Fitted; a Pipeline must end with one of them.
+        X : array-like of shape (n_samples, n_features)
+        stage_names : list of str, default=None
+            None: the models' names (network selection) or ``"exit k"``.
+        name : str, default=None
+            Title; None: the estimator's class name.
+        ax : matplotlib Axes, default=None
+
+        Returns
+        -------
+        display : ExitShareDisplay
+        """
+        _pyplot("ExitShareDisplay.from_estimator")
+        final, Xt = _final_adaptive(estimator, X)
+        stage_names = _stage_names(final) if stage_names is None else stage_names
+        name = type(final).__name__ if name is None else name
+        return cls.from_predictions(
+            final.apply(Xt), n_stages=final.n_stages_, stage_names=stage_names, name=name, ax=ax
+        )
