@@ -20,6 +20,7 @@ refitted on every row.
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import Bunch
+from sklearn.utils.parallel import Parallel, delayed
 
 from ._compat import safe_rows
 from ._policy import _ConstantPolicy, _RouterMixin
@@ -226,6 +227,49 @@ def _rows(a, idx):
     return None if a is None else a[idx]
 
 
+def _evaluate_split(
+    template, outputs, losses, X, train, test, target, families, cost_weights, sample_weight
+):
+    """Held-out ``(loss, cost)`` of every candidate on one split, and the reference's loss."""
+    costs = template.costs
+    route_cost = np.cumsum(costs)  # answering at stage k through the chain
+    nan = None  # in the keys (NaN != NaN); NaN in the returned arrays
+    results = {}  # (family, cost_weight, level) -> (loss, cost)
+    w_train, w_test = _rows(sample_weight, train), _rows(sample_weight, test)
+
+    def record(key, stage, cost=None):
+        cost = route_cost[stage] if cost is None else cost
+        loss = np.average(losses[test, stage], weights=w_test)
+        results[key] = (loss, np.average(cost, weights=w_test))
+
+    ref_train = np.average(losses[train, -1], weights=w_train)
+    X_train, X_test = (None, None) if X is None else (safe_rows(X, train), safe_rows(X, test))
+    if "thresholds" in families:
+        max_proba = max_proba_scores(outputs[train]), max_proba_scores(outputs[test])
+        picks = _frontier_picks(max_proba[0], losses[train], costs, target, ref_train, w_train)
+        for level, t in picks:
+            record(("thresholds", nan, level), threshold_route(max_proba[1], t))
+    if "learned" in families or "hybrid" in families:
+        for weight in cost_weights:
+            policy = _fit_learned(template, weight, outputs[train], losses[train], X_train, w_train)
+            if "learned" in families:
+                res = policy._route_outputs(outputs[test], X_test)
+                record(("learned", float(weight), nan), res.stage, res.cost)
+            if "hybrid" in families:
+                s_train = exit_scores(policy, outputs[train], X_train)
+                s_test = exit_scores(policy, outputs[test], X_test)
+                picks = _frontier_picks(s_train, losses[train], costs, target, ref_train, w_train)
+                for level, t in picks:
+                    record(("hybrid", float(weight), level), threshold_route(s_test, t))
+    # The safe candidate: every row answered by the last stage (the reference's loss).
+    reference = np.average(losses[test, -1], weights=w_test)
+    results[("reference", nan, nan)] = (
+        reference,
+        _reference_route_cost(np.asarray(costs, float), template.topology),
+    )
+    return results, reference
+
+
 def evaluate_path(
     template,
     outputs,
@@ -237,66 +281,35 @@ def evaluate_path(
     cost_weights,
     progress,
     sample_weight=None,
+    n_jobs=None,
 ):
     """Held-out loss and cost of every candidate, averaged over ``splits``.
 
-    Returns a dict of arrays, one entry per candidate: ``family``, ``cost_weight``
-    (NaN for thresholds), ``level`` (NaN for learned), ``mean_loss``, ``std_loss``,
-    ``mean_cost``, ``std_cost``; and ``reference_loss``, the held-out mean loss of
-    the last stage on every row.
+    The splits run in parallel with ``n_jobs`` (joblib).  Returns a dict of arrays,
+    one entry per candidate: ``family``, ``cost_weight`` (NaN for thresholds),
+    ``level`` (NaN for learned), ``mean_loss``, ``std_loss``, ``mean_cost``,
+    ``std_cost``; and ``reference_loss``, the held-out mean loss of the last stage on
+    every row.
     """
-    costs = template.costs
-    route_cost = np.cumsum(costs)  # answering at stage k through the chain
-    max_proba = max_proba_scores(outputs)
-    results = {}  # (family, cost_weight, level) -> [(loss, cost) per split]
-    reference = []
-
-    def record(key, test, stage, cost=None):
-        cost = route_cost[stage] if cost is None else cost
-        w = _rows(sample_weight, test)
-        loss = np.average(losses[test, stage], weights=w)
-        results.setdefault(key, []).append((loss, np.average(cost, weights=w)))
-
-    nan = float("nan")
-    for train, test in progress(splits):
-        w_train = _rows(sample_weight, train)
-        ref_train = np.average(losses[train, -1], weights=w_train)
-        reference.append(np.average(losses[test, -1], weights=_rows(sample_weight, test)))
-        X_train, X_test = (None, None) if X is None else (safe_rows(X, train), safe_rows(X, test))
-        if "thresholds" in families:
-            picks = _frontier_picks(
-                max_proba[train], losses[train], costs, target, ref_train, w_train
-            )
-            for level, t in picks:
-                record(("thresholds", nan, level), test, threshold_route(max_proba[test], t))
-        if "learned" not in families and "hybrid" not in families:
-            continue
-        for weight in cost_weights:
-            policy = _fit_learned(template, weight, outputs[train], losses[train], X_train, w_train)
-            if "learned" in families:
-                res = policy._route_outputs(outputs[test], X_test)
-                record(("learned", float(weight), nan), test, res.stage, res.cost)
-            if "hybrid" in families:
-                s_train = exit_scores(policy, outputs[train], X_train)
-                s_test = exit_scores(policy, outputs[test], X_test)
-                picks = _frontier_picks(s_train, losses[train], costs, target, ref_train, w_train)
-                for level, t in picks:
-                    record(("hybrid", float(weight), level), test, threshold_route(s_test, t))
-    # The safe candidate: every row answered by the last stage (the reference's loss).
-    n_splits = len(reference)
-    ref_cost = _reference_route_cost(np.asarray(costs, float), template.topology)
-    results[("reference", nan, nan)] = list(zip(reference, [ref_cost] * n_splits))
-    keys = list(results)
-    values = np.array([results[k] for k in keys])  # (n_candidates, n_splits, 2)
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    jobs = (
+        delayed(_evaluate_split)(
+            template, outputs, losses, X, tr, te, target, families, cost_weights, sample_weight
+        )
+        for tr, te in splits
+    )
+    per_split = list(progress(parallel(jobs)))
+    keys = list(per_split[0][0])
+    values = np.array([[res[k] for res, _ in per_split] for k in keys])  # (cand, split, 2)
     return {
         "family": np.array([k[0] for k in keys], dtype=object),
-        "cost_weight": np.array([k[1] for k in keys], dtype=float),
-        "level": np.array([k[2] for k in keys], dtype=float),
+        "cost_weight": np.array([np.nan if k[1] is None else k[1] for k in keys], dtype=float),
+        "level": np.array([np.nan if k[2] is None else k[2] for k in keys], dtype=float),
         "mean_loss": values[:, :, 0].mean(axis=1),
         "std_loss": values[:, :, 0].std(axis=1),
         "mean_cost": values[:, :, 1].mean(axis=1),
         "std_cost": values[:, :, 1].std(axis=1),
-        "reference_loss": float(np.mean(reference)),
+        "reference_loss": float(np.mean([ref for _, ref in per_split])),
     }
 
 

@@ -51,7 +51,8 @@ _BUDGET_DOC = """
         values from 1e-4 to 1, log-spaced.
     selection_cv : int or cross-validation generator, default=5
         Folds of the out-of-fold outputs on which candidates are compared (an int
-        means a shuffled ``StratifiedKFold`` seeded by ``random_state``).
+        means a shuffled ``StratifiedKFold`` seeded by ``random_state``); they run in
+        parallel with ``n_jobs``.
 """
 
 _BUDGET_ATTRS = """
@@ -141,6 +142,7 @@ class _BudgetMixin:
             weights,
             progress,
             sample_weight=sample_weight,
+            n_jobs=self.n_jobs,
         )
         best = target.choose(path["mean_loss"], path["mean_cost"], path["reference_loss"])
         results = {

@@ -268,3 +268,13 @@ def test_budget_scoring_equals_the_separate_scorers(digits):
             reference_accuracy_scorer(est, X_test, y_test)
         )
         assert scores["relative_cost"] == pytest.approx(neg_relative_cost_scorer(est, X_test))
+
+
+def test_budget_mode_gives_the_same_path_with_parallel_folds(digits):
+    X, y, X_test, _ = digits
+    one = budget_ladder(max_accuracy_loss=0.01).fit(X, y)
+    two = budget_ladder(max_accuracy_loss=0.01, n_jobs=2).fit(X, y)
+    for key in ["mean_test_loss", "mean_test_cost", "cost_weight", "level"]:
+        assert_allclose(two.cv_results_[key], one.cv_results_[key])
+    assert_array_equal(two.cv_results_["family"], one.cv_results_["family"])
+    assert_array_equal(two.predict(X_test), one.predict(X_test))
