@@ -119,7 +119,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             y,
             sample_weight,
             classes,
-            None if frozen else self._check_cv(y),
+            None if frozen else self._check_cv(y, 5 if self.cv is None else self.cv),
             cost_mode,
             timing_rows,
             self.n_jobs,
@@ -221,11 +221,10 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             return not np.isinf(X).any()
         return bool(np.isfinite(X).all())
 
-    def _check_cv(self, y):
-        cv = self.cv
-        if cv is None or isinstance(cv, numbers.Integral):
-            n_splits = 5 if cv is None else cv
-            cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+    def _check_cv(self, y, cv):
+        """``cv`` as a splitter; an int means a shuffled StratifiedKFold seeded by random_state."""
+        if isinstance(cv, numbers.Integral):
+            cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=self.random_state)
         return check_cv(cv, y, classifier=True)
 
     def _make_stage_model(self, fitted, classes):

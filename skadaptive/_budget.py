@@ -91,16 +91,31 @@ class ReferencePolicy(_RouterMixin, BaseEstimator):
         self.normalized_costs_ = self.costs_ / self.costs_.sum()
         self.n_stages_ = len(self.costs_)
         self.classes_ = np.asarray(self.classes)
-        self.jumps_ = self.topology == "jump" and self.n_stages_ > 2
+        self.jumps_ = _reference_jumps(self.topology, self.n_stages_)
         return self
 
     def _decide(self, node, blocks, X_rows):
         return np.full(len(blocks[-1]), JUMP if self.jumps_ else NEXT)
 
 
+def _reference_jumps(topology, n_stages):
+    """Whether the reference route jumps from the first stage to the last."""
+    return topology == "jump" and n_stages > 2
+
+
 def _reference_route_cost(costs, topology):
-    jumps = topology == "jump" and len(costs) > 2
-    return costs[0] + costs[-1] if jumps else costs.sum()
+    return costs[0] + costs[-1] if _reference_jumps(topology, len(costs)) else costs.sum()
+
+
+def _exit_probability(exit_policy, n_rows, features):
+    """An exit policy's probability of "exit" (class 0) for ``n_rows`` rows.
+
+    ``features()`` builds the policy's input; constant policies need none.
+    """
+    if isinstance(exit_policy, _ConstantPolicy):
+        return np.full(n_rows, 1.0 if exit_policy.value == 0 else 0.0)
+    proba = exit_policy.predict_proba(features())
+    return proba[:, list(exit_policy.classes_).index(0)]
 
 
 def _frontier_picks(scores, losses, costs, target, reference_loss, sample_weight=None):
@@ -131,13 +146,11 @@ def exit_scores(policy, outputs, X=None):
     probas = list(outputs.swapaxes(0, 1))
     scores = np.zeros((n_samples, n_stages - 1))
     for k in range(n_stages - 1):
-        exit_policy = policy.policies_[(k, "exit")]
-        if isinstance(exit_policy, _ConstantPolicy):
-            scores[:, k] = 1.0 if exit_policy.value == 0 else 0.0
-            continue
-        features = builder.build(blocks[: k + 1], probas[: k + 1], X)
-        proba = exit_policy.predict_proba(features)
-        scores[:, k] = proba[:, list(exit_policy.classes_).index(0)]
+        scores[:, k] = _exit_probability(
+            policy.policies_[(k, "exit")],
+            n_samples,
+            lambda k=k: builder.build(blocks[: k + 1], probas[: k + 1], X),
+        )
     return scores
 
 
@@ -180,15 +193,12 @@ class HybridPolicy(_RouterMixin, BaseEstimator):
         return self.policy._stage_block(proba)
 
     def _decide(self, node, blocks, X_rows):
-        exit_policy = self.policy.policies_[(node, "exit")]
-        n_rows = len(blocks[-1])
-        if isinstance(exit_policy, _ConstantPolicy):
-            p_exit = np.full(n_rows, 1.0 if exit_policy.value == 0 else 0.0)
-        else:
-            probas = blocks if callable(self.features) else None
-            features = self.policy._builder.build(blocks, probas, X_rows)
-            proba = exit_policy.predict_proba(features)
-            p_exit = proba[:, list(exit_policy.classes_).index(0)]
+        probas = blocks if callable(self.features) else None
+        p_exit = _exit_probability(
+            self.policy.policies_[(node, "exit")],
+            len(blocks[-1]),
+            lambda: self.policy._builder.build(blocks, probas, X_rows),
+        )
         return np.where(p_exit >= self.thresholds_[node], EXIT, NEXT)
 
     def _linear_exit_rule(self):

@@ -11,7 +11,6 @@ import logging
 import numbers
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import Interval
 
 from . import _budget
@@ -19,6 +18,7 @@ from ._early_exit import EarlyExitClassifier
 from ._fitting import progress_bar
 from ._network_selection import NetworkSelectionClassifier
 from ._policy import encode_labels, stage_losses
+from .metrics import reference_cost
 
 logger = logging.getLogger("skadaptive")
 
@@ -80,7 +80,8 @@ _BUDGET_ATTRS = """
 class _BudgetMixin:
     """Replaces the fixed ``cost_weight`` with a target met on held-out folds."""
 
-    def _target(self):
+    def _check_policy_params(self):
+        """The one target given, as ``(name, value)``; raises unless exactly one is."""
         given = {
             name: getattr(self, name)
             for name in ("max_accuracy_loss", "max_cost", "max_relative_cost")
@@ -92,21 +93,15 @@ class _BudgetMixin:
                 f"{sorted(given) or 'none'}."
             )
         ((name, value),) = given.items()
+        return name, value
+
+    def _target(self):
+        name, value = self._check_policy_params()
         if name == "max_accuracy_loss":
             return _budget.Target("loss", value)
         if name == "max_relative_cost":
-            value = value * self._reference_cost()
+            value = value * reference_cost(self)
         return _budget.Target("cost", value)
-
-    def _reference_cost(self):
-        if isinstance(self, NetworkSelectionClassifier):
-            return float(self.costs_[-1])  # the most expensive model alone
-        return float(self.costs_.sum())  # the full model
-
-    def _check_policy_params(self):
-        given = [self.max_accuracy_loss, self.max_cost, self.max_relative_cost]
-        if sum(v is not None for v in given) != 1:
-            self._target()  # raises, naming what was given
 
     def _fit_policy(self, outputs, y, X, sample_weight):
         unknown = set(self.families) - set(_budget.FAMILIES)
@@ -126,10 +121,7 @@ class _BudgetMixin:
         template = self._policy_template(0.0)
         y_encoded = encode_labels(y, self.classes_)
         losses = stage_losses(outputs, y_encoded, self.loss, self.top_k, y=y, classes=self.classes_)
-        cv = self.selection_cv
-        if isinstance(cv, numbers.Integral):
-            cv = StratifiedKFold(cv, shuffle=True, random_state=self.random_state)
-        splits = list(check_cv(cv, y, classifier=True).split(outputs[:, 0], y))
+        splits = list(self._check_cv(y, self.selection_cv).split(outputs[:, 0], y))
         progress = progress_bar(self.verbose, len(splits), "budget mode: held-out folds")
         path = _budget.evaluate_path(
             template,
@@ -153,7 +145,7 @@ class _BudgetMixin:
             "std_test_loss": path["std_loss"],
             "mean_test_cost": path["mean_cost"],
             "std_test_cost": path["std_cost"],
-            "mean_test_relative_cost": path["mean_cost"] / self._reference_cost(),
+            "mean_test_relative_cost": path["mean_cost"] / reference_cost(self),
             "reference_loss": path["reference_loss"],
         }
         if self.loss == "zero_one":

@@ -81,7 +81,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         self.classes_ = self._fitted_classes(y)
-        self.module.to(self._device()).eval()
+        self._to_device()
         return self
 
     @torch.inference_mode()

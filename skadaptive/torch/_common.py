@@ -69,6 +69,12 @@ class TorchEstimatorMixin:
             value = getattr(self, name)
             yield from value if isinstance(value, (list, tuple)) else [value]
 
+    def _to_device(self):
+        """Move every module to ``device``, in eval mode (what ``fit`` does)."""
+        device = self._device()
+        for module in self._modules():
+            module.to(device).eval()
+
     def _eval_modules(self):
         """Put the modules in eval mode, walking a module tree only where it is not.
 

@@ -103,9 +103,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = self._fitted_classes(y)
         self.n_exits_ = len(self.blocks)
         self.exit_costs_ = None if self.exit_costs is None else np.asarray(self.exit_costs, float)
-        device = self._device()
-        for module in [*self.blocks, *self.heads]:
-            module.to(device).eval()
+        self._to_device()
         return self
 
     # -- the multi-exit protocol -------------------------------------------------
