@@ -16,10 +16,13 @@ itself or a Pipeline that ends with it):
 """
 
 import numpy as np
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples
 
 from ._compat import safe_rows
+from ._features import FeatureBuilder
+from ._fitting import cached_frozen_outputs
 from ._network_selection import NetworkSelectionClassifier
 from ._stages import align_proba
 
@@ -158,21 +161,37 @@ def reference_accuracy_scorer(estimator, X, y):
     return float(np.mean(estimator.classes_[proba.argmax(axis=1)] == np.asarray(y)))
 
 
-def _budget_scores(estimator, X, y):
-    """Accuracy, reference accuracy and relative cost from one routing pass.
+def _route_for_scores(estimator, X):
+    """One routing pass over validated ``X``, and the reference's probabilities.
 
-    The rows that the route answered with the last stage already hold the
-    reference's answer; the reference runs on the other rows only.
+    With ``memory`` and frozen stages, every stage's outputs on ``X`` come from the
+    cache (computed once per held-out fold for all the candidates of a search) and
+    the policy routes on them, as it does in ``fit``.  Otherwise the rows are routed
+    through the stages, and the reference runs on the rows that the route did not
+    already answer with it.
     """
-    estimator, X = _final_step(estimator, X)
-    X = estimator._validate_X(X, reset=False)
+    templates = estimator._stage_templates()
+    if estimator.memory is not None and all(isinstance(t, FrozenEstimator) for t in templates):
+        outputs = cached_frozen_outputs(
+            estimator.memory, templates, estimator.stage_model_, X, estimator.classes_
+        )
+        uses_X = FeatureBuilder(getattr(estimator.policy_, "features", "summary")).uses_X
+        return estimator.policy_.route(outputs, X if uses_X else None), outputs[:, -1]
     res = estimator.route(X)
-    y = np.asarray(y)
-    classes = estimator.classes_
     reference = res.proba.copy()
     need = np.flatnonzero(res.stage != estimator.n_stages_ - 1)
     if len(need):
         reference[need] = _reference_proba(estimator, safe_rows(X, need))
+    return res, reference
+
+
+def _budget_scores(estimator, X, y):
+    """Accuracy, reference accuracy and relative cost from one routing pass."""
+    estimator, X = _final_step(estimator, X)
+    X = estimator._validate_X(X, reset=False)
+    res, reference = _route_for_scores(estimator, X)
+    y = np.asarray(y)
+    classes = estimator.classes_
     return {
         "accuracy": float(np.mean(classes[res.proba.argmax(axis=1)] == y)),
         "reference_accuracy": float(np.mean(classes[reference.argmax(axis=1)] == y)),
@@ -187,7 +206,9 @@ def budget_scoring():
     ``accuracy``, ``reference_accuracy`` (see :func:`reference_accuracy_scorer`) and
     ``relative_cost`` (see :func:`neg_relative_cost_scorer`), all from one routing pass
     over the held-out rows, plus the reference on the rows the route did not already
-    answer with it.
+    answer with it.  When the estimator has ``memory`` and frozen stages, the stages'
+    outputs on each held-out fold are cached and shared by every candidate: a grid
+    over ``cost_weight`` then runs the stages once per fold for its scores too.
 
     Returns
     -------

@@ -85,6 +85,49 @@ def test_memory_caches_measured_costs_and_frozen_outputs(digits, tmp_path):
     assert second.predict(X_test).shape == (len(X_test),)
 
 
+def frozen_ladder(X, y, **kwargs):
+    from sklearn.frozen import FrozenEstimator
+
+    nb = CountingNB().fit(X[:400], y[:400])
+    lr = LogisticRegression(max_iter=300).fit(X[:400], y[:400])
+    return NetworkSelectionClassifier(
+        [("nb", FrozenEstimator(nb)), ("lr", FrozenEstimator(lr))], costs=[1, 10], **kwargs
+    )
+
+
+def test_budget_scores_from_cached_frozen_outputs(digits, tmp_path):
+    from skadaptive.metrics import budget_scoring
+
+    X, y, _, _ = digits
+    grid = {"cost_weight": [0.0, 0.001, 0.01, 0.1, 1.0]}
+    results, calls = [], []
+    for memory in [None, str(tmp_path)]:
+        CountingNB.calls.update(fit=0, predict_proba=0)
+        search = GridSearchCV(
+            frozen_ladder(X, y, memory=memory), grid, cv=3, scoring=budget_scoring(), refit=False
+        ).fit(X[400:], y[400:])
+        results.append(search.cv_results_)
+        calls.append(CountingNB.calls["predict_proba"])
+    for name in ["accuracy", "reference_accuracy", "relative_cost"]:
+        key = f"split0_test_{name}"
+        assert_allclose(results[1][key], results[0][key], err_msg=name)
+    # Routing runs the first model for every candidate and fold (5 x 3, plus none for
+    # the reference); the cache runs it once per training fold and once per test fold.
+    assert calls[0] >= 5 * 3 * 2
+    assert calls[1] == 3 + 3
+
+
+def test_memory_never_serves_a_changed_frozen_model(digits, tmp_path):
+    X, y, X_test, _ = digits
+    clf = frozen_ladder(X, y, memory=str(tmp_path), cost_weight=0.01)
+    before = clf.fit(X[400:], y[400:]).oof_outputs_.copy()
+    # Refit the frozen model's inner estimator in place: the key is its content.
+    clf.estimators[0][1].estimator.fit(X[800:], y[800:])
+    after = clf.fit(X[400:], y[400:]).oof_outputs_
+    assert not np.allclose(after[:, 0], before[:, 0])
+    assert_allclose(after[:, 0], clf.estimators_[0].predict_proba(X[400:]))
+
+
 def test_refit_rules_on_hand_made_results():
     from skadaptive.metrics import cheapest_within, most_accurate_under
 
