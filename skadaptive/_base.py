@@ -20,14 +20,13 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
     check_is_fitted,
-    check_memory,
     column_or_1d,
     validate_data,
 )
 
 from . import _chunks
 from ._features import FeatureBuilder
-from ._fitting import stage_pass
+from ._fitting import cached_stage_pass
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route
 from ._stages import align_proba, unfrozen
@@ -109,10 +108,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         if cost_mode == "given":
             timing_rows = None
         frozen = all(isinstance(t, FrozenEstimator) for t in templates)
-        cached_stage_pass = check_memory(self.memory).cache(
-            stage_pass, ignore=["n_jobs", "verbose", "row_bytes"]
-        )
         outputs, fitted, measured = cached_stage_pass(
+            self.memory,
             templates,
             self._stage_factory(),
             X,
@@ -183,18 +180,20 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             return out
         if not reset and self._is_plain_float_array(X):
             return X
-        if reset or not hasattr(self, "_input_tags"):
-            # The stages' tags, read once per fit (reading them costs ~0.1 ms a call).
-            self._input_tags = get_tags(self).input_tags
-        tags = self._input_tags
+        if reset:
+            # The stages' tags, read once per fit (reading them costs ~0.1 ms a call);
+            # plain bools, so that skops can save the fitted estimator.
+            tags = get_tags(self).input_tags
+            self._input_flags_ = {"sparse": bool(tags.sparse), "allow_nan": bool(tags.allow_nan)}
+        flags = self._input_flags_
         return validate_data(
             self,
             X,
             y,
             reset=reset,
-            accept_sparse=["csr"] if tags.sparse else False,
+            accept_sparse=["csr"] if flags["sparse"] else False,
             dtype=None,
-            ensure_all_finite="allow-nan" if tags.allow_nan else True,
+            ensure_all_finite="allow-nan" if flags["allow_nan"] else True,
         )
 
     def _is_plain_float_array(self, X):
@@ -214,10 +213,10 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             and X.shape[0] > 0
             and X.shape[1] == getattr(self, "n_features_in_", -1)
             and not hasattr(self, "feature_names_in_")
-            and hasattr(self, "_input_tags")
+            and hasattr(self, "_input_flags_")
         ):
             return False
-        if self._input_tags.allow_nan:
+        if self._input_flags_["allow_nan"]:
             return not np.isinf(X).any()
         return bool(np.isfinite(X).all())
 
