@@ -309,6 +309,20 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
         self.outputs = outputs
         self.classes = classes
 
+    def __getstate__(self):
+        # skops saves dicts with plain keys only: policies_ travels as [node, kind,
+        # policy] triples and comes back as the tuple-keyed dict (pickle too).
+        state = super().__getstate__()
+        if isinstance(state.get("policies_"), dict):
+            triples = [[node, kind, p] for (node, kind), p in state["policies_"].items()]
+            state = {**state, "policies_": triples}
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("policies_"), list):
+            state = {**state, "policies_": {(n, k): p for n, k, p in state["policies_"]}}
+        super().__setstate__(state)
+
     def fit(self, stage_outputs, y, *, X=None, sample_weight=None):
         """Learn the policies, last decision first.
 

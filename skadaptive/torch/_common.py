@@ -9,6 +9,8 @@ import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ..persistence import TORCH_TEMPLATES, WEIGHTS_ONLY
+
 __all__ = ["TorchEstimatorMixin", "as_tensor", "resolve_device"]
 
 
@@ -32,11 +34,36 @@ def _module_to_blob(module):
     return {"skeleton": skeleton, "state_dict": buffer.getvalue()}
 
 
+def _state_dict_bytes(module):
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getvalue()
+
+
 def _blob_to_module(blob, device):
     state_dict = torch.load(io.BytesIO(blob["state_dict"]), map_location=device, weights_only=True)
     module = blob["skeleton"].to_empty(device=device)
     module.load_state_dict(state_dict)
     return module
+
+
+def _next_template(cls):
+    """The next of the ``torch_stages`` given to skadaptive.persistence.load."""
+    context = TORCH_TEMPLATES.get()
+    if context is None or not context["templates"]:
+        raise ValueError(
+            f"This {cls.__name__} was saved without its modules' code (weights only). Load it "
+            "with skadaptive.persistence.load(file, torch_stages=[...]), passing one "
+            f"unfitted {cls.__name__} per torch stage, built with fresh modules of the saved "
+            "architectures."
+        )
+    template = context["templates"].pop(0)
+    if type(template) is not cls:
+        raise ValueError(
+            f"torch_stages are out of order: the file's next torch stage is a {cls.__name__}, "
+            f"got a {type(template).__name__}."
+        )
+    return template
 
 
 class TorchEstimatorMixin:
@@ -88,20 +115,74 @@ class TorchEstimatorMixin:
 
     def __getstate__(self):
         state = dict(super().__getstate__())
-        state["_module_blobs"] = {}
-        for name in self._module_attributes:
-            value = state.pop(name, None)
-            if isinstance(value, (list, tuple)):
-                blob = _module_to_blob(torch.nn.ModuleList(value))
-                state["_module_blobs"][name] = dict(blob, as_list=True)
-            elif value is not None:
-                state["_module_blobs"][name] = _module_to_blob(value)
+        modules = {name: state.pop(name, None) for name in self._module_attributes}
+        registry = WEIGHTS_ONLY.get()
+        if registry is not None:  # skadaptive.persistence.dump: weights, no code
+            state["_weights"] = self._weights_entry(modules, registry)
+        else:
+            state["_module_blobs"] = {}
+            for name, value in modules.items():
+                if isinstance(value, (list, tuple)):
+                    blob = _module_to_blob(torch.nn.ModuleList(value))
+                    state["_module_blobs"][name] = dict(blob, as_list=True)
+                elif value is not None:
+                    state["_module_blobs"][name] = _module_to_blob(value)
         state["device"] = str(self.device)
         return state
+
+    @staticmethod
+    def _weights_entry(modules, registry):
+        """``[ref, {name: state_dict}]``; wrappers that share modules share both.
+
+        A clone shares its modules, so a fitted estimator holds the same modules in
+        its parameters and its fitted stages: they are saved (and loaded) once.  The
+        state_dict bytes travel as one uint8 array, which skops stores once however
+        often it is referenced (it would store bytes objects each time).
+        """
+        key = tuple(
+            tuple(map(id, value)) if isinstance(value, (list, tuple)) else id(value)
+            for value in modules.values()
+        )
+        if key not in registry:
+            weights = {}
+            for name, value in modules.items():
+                if isinstance(value, (list, tuple)):
+                    value = torch.nn.ModuleList(value)
+                if value is not None:
+                    weights[name] = np.frombuffer(_state_dict_bytes(value), dtype=np.uint8)
+            registry[key] = [len(registry), weights, modules]  # modules: keep the ids alive
+        ref, weights, _ = registry[key]
+        return [ref, weights]
+
+    def _modules_from_weights(self, entry, device):
+        """Load saved weights into the modules of the next ``torch_stages`` (or reuse them)."""
+        ref, weights = entry
+        context = TORCH_TEMPLATES.get()
+        if context is not None and ref in context["loaded"]:
+            return context["loaded"][ref]
+        template = _next_template(type(self))
+        modules = {}
+        for name, data in weights.items():
+            given = getattr(template, name)
+            as_list = isinstance(given, (list, tuple))
+            module = torch.nn.ModuleList(given) if as_list else given
+            try:
+                data = io.BytesIO(np.asarray(data, dtype=np.uint8).tobytes())
+                state_dict = torch.load(data, map_location=device, weights_only=True)
+                module.to(device).load_state_dict(state_dict)
+            except RuntimeError as exc:  # missing, unexpected or resized weights
+                raise ValueError(
+                    f"The saved weights of {type(self).__name__}.{name} do not fit the module "
+                    f"given in torch_stages: {exc}"
+                ) from exc
+            modules[name] = list(module) if as_list else module
+        context["loaded"][ref] = modules
+        return modules
 
     def __setstate__(self, state):
         state = dict(state)
         blobs = state.pop("_module_blobs", {})
+        weights = state.pop("_weights", None)
         device = resolve_device(state["device"])
         if device.type == "cuda" and not torch.cuda.is_available():
             warnings.warn(
@@ -111,6 +192,8 @@ class TorchEstimatorMixin:
                 stacklevel=2,
             )
             state["device"] = device = "cpu"
+        if weights is not None:
+            state.update(self._modules_from_weights(weights, device))
         for name, blob in blobs.items():
             module = _blob_to_module(blob, device)
             state[name] = list(module) if blob.get("as_list") else module
