@@ -10,10 +10,10 @@ import logging
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils import Bunch, get_tags
+from sklearn.utils import Bunch, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -51,6 +51,35 @@ COMMON_CONSTRAINTS = {
 N_TIMING_ROWS = 512
 
 
+def _seeds(random_state, n):
+    """``n`` integer seeds drawn from ``random_state``; Nones when it is None."""
+    if random_state is None:
+        return [None] * n
+    rng = check_random_state(random_state)
+    return [int(seed) for seed in rng.randint(np.iinfo(np.int32).max, size=n)]
+
+
+def seed_unset(estimator, seed):
+    """``estimator``, or a clone whose ``random_state`` parameters left at None get ``seed``.
+
+    So that the estimators' ``random_state`` makes a fit reproducible even with
+    unseeded random stages or policies, as ensembles seed their base estimators.
+    Seeds the user set, and frozen estimators, are kept.
+    """
+    if seed is None or estimator is None or isinstance(estimator, FrozenEstimator):
+        return estimator
+    if not hasattr(estimator, "get_params"):
+        return estimator
+    unset = {
+        name: seed
+        for name, value in estimator.get_params(deep=True).items()
+        if (name == "random_state" or name.endswith("__random_state")) and value is None
+    }
+    if not unset:
+        return estimator
+    return clone(estimator).set_params(**unset)
+
+
 class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     """Base of the adaptive classifiers; not for direct use.
 
@@ -81,9 +110,22 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        # A fit that fails leaves the estimator as it was (unfitted, or the previous
+        # fit), never with some of the new fitted attributes.
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_policy_params()
-        templates = self._stage_templates()
+        seeds = _seeds(self.random_state, len(self._stage_templates()) + 1)
+        templates = [seed_unset(t, seed) for t, seed in zip(self._stage_templates(), seeds)]
+        self._policy_estimator = seed_unset(self.policy_estimator, seeds[-1])
         n_stages = self._n_stages_hint()
         if self.costs is not None and not isinstance(self.costs, str) and n_stages is not None:
             check_costs(self.costs, n_stages)
@@ -156,7 +198,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             costs=self.costs_,
             cost_weight=cost_weight,
             topology=self._topology,
-            policy_estimator=self.policy_estimator,
+            policy_estimator=self._policy_estimator,
             features=self.features,
             loss=self.loss,
             top_k=self.top_k,
@@ -175,16 +217,16 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         columns by name); anything else becomes an array or a CSR matrix, rejected
         here when it holds NaN, infinity or sparse data that a stage cannot take.
         """
-        if hasattr(X, "columns") and hasattr(X, "iloc"):
-            out = validate_data(self, X, y, reset=reset, skip_check_array=True)
-            return out
-        if not reset and self._is_plain_float_array(X):
-            return X
         if reset:
             # The stages' tags, read once per fit (reading them costs ~0.1 ms a call);
             # plain bools, so that skops can save the fitted estimator.
             tags = get_tags(self).input_tags
             self._input_flags_ = {"sparse": bool(tags.sparse), "allow_nan": bool(tags.allow_nan)}
+        if hasattr(X, "columns") and hasattr(X, "iloc"):
+            out = validate_data(self, X, y, reset=reset, skip_check_array=True)
+            return out
+        if not reset and self._is_plain_float_array(X):
+            return X
         flags = self._input_flags_
         return validate_data(
             self,
@@ -297,8 +339,16 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         state = model.init_exits(X)
         features = getattr(self.policy_, "features", "summary")
         policy_X = X if FeatureBuilder(features).uses_X else None
+        def stage_fn(k, rows):
+            try:
+                return model.predict_exit_proba(state, k, rows)
+            except Exception as exc:
+                if hasattr(exc, "add_note"):  # Python 3.11+: the same error, with a note
+                    exc.add_note(f"{type(self).__name__}: raised by {self._stage_label(k)}.")
+                raise
+
         result = route(
-            lambda k, rows: model.predict_exit_proba(state, k, rows),
+            stage_fn,
             _num_samples(X),
             self.n_stages_,
             self.policy_,
@@ -306,6 +356,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         )
         result.cost = result.path @ self.costs_
         return result
+
+    def _stage_label(self, k):
+        """How error messages name stage ``k``."""
+        names = [name for name, _ in getattr(self, "estimators", None) or []]
+        if len(names) == self.n_stages_:
+            return f"stage {k} ({names[k]!r})"
+        return f"exit {k}"
 
     def _route_linear(self, model, X):
         """Let a model that has ``route_linear`` evaluate linear policies itself.

@@ -60,7 +60,9 @@ class NetworkSelectionClassifier(BaseAdaptiveClassifier, _BaseComposition):
         depend on it.  ``predict`` streams large inputs in chunks too; their size
         follows scikit-learn's ``working_memory`` (see the user guide).
     random_state : int, RandomState instance or None, default=None
-        Seeds the folds.
+        Seeds the folds, and every ``random_state`` left at None in the stages
+        and ``policy_estimator`` (as ensembles seed their base estimators), so
+        that an int makes ``fit`` reproducible.  Seeds you set are kept.
     verbose : int, default=0
         Log progress to the ``"skadaptive"`` logger (and joblib's) when > 0.
     memory : str, joblib.Memory or None, default=None
