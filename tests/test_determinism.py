@@ -134,3 +134,37 @@ def test_concurrent_predict_calls_match_serial_calls(name):
     for got, expected in zip(threaded, serial):
         for a, b in zip(got, expected):
             assert_array_equal(a, b)
+
+
+def test_concurrent_predict_on_a_gpu_matches_serial_calls():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from skadaptive.torch import MultiExitNetwork
+
+    torch.manual_seed(0)
+    X_f, X_test = (X / 16).astype(np.float32), (X_TEST / 16).astype(np.float32)
+    blocks = [torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU())] + [
+        torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU()) for _ in range(2)
+    ]
+    heads = [torch.nn.Linear(32, 10) for _ in range(3)]
+    params = [p for m in blocks + heads for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        h, loss = torch.as_tensor(X_f), 0
+        for block, head in zip(blocks, heads):
+            h = block(h)
+            loss = loss + torch.nn.functional.cross_entropy(head(h), torch.as_tensor(Y))
+        loss.backward()
+        opt.step()
+    net = MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1], device="cuda")
+    clf = EarlyExitClassifier(net, cost_weight=0.2, cv=3, random_state=0).fit(X_f, Y)
+    assert clf.policy_._linear_exit_rule() is not None  # routes on the device
+    blocks_in = [X_test[i : i + size] for i, size in zip(range(0, 800, 80), [1, 7, 80, 33] * 5)]
+    serial = [answers(clf, block) for block in blocks_in] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(lambda block: answers(clf, block), blocks_in * 4))
+    for got, expected in zip(threaded, serial):
+        for a, b in zip(got, expected):
+            assert_array_equal(a, b)

@@ -252,3 +252,38 @@ def test_multi_exit_network_saves_weights_only(digits):
     assert not [t for t in sio.get_untrusted_types(data=data) if t.startswith("torch")]
     loaded = load(data, torch_stages=[MultiExitNetwork(*network(5))])
     assert_same_predictions(loaded, clf, X_test)
+
+
+def test_cuda_stages_round_trip_on_the_gpu(digits):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from skadaptive.torch import TorchClassifier
+
+    X, y, X_test, _ = digits
+    X, X_test = (X / 16).astype(np.float32), (X_test / 16).astype(np.float32)
+
+    def mlp(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(
+            torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+        )
+
+    net = mlp(0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.as_tensor(X)), torch.as_tensor(y)).backward()
+        opt.step()
+    clf = NetworkSelectionClassifier(
+        [("lr", LogisticRegression(max_iter=500)), ("mlp", TorchClassifier(net, device="cuda"))],
+        costs=[1, 5],
+        cost_weight=0.02,
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
+    assert next(net.parameters()).device.type == "cuda"
+    fresh = mlp(1)
+    loaded = load(dump(clf), torch_stages=[TorchClassifier(fresh, device="cuda")])
+    assert next(fresh.parameters()).device.type == "cuda"
+    assert_same_predictions(loaded, clf, X_test)
