@@ -258,9 +258,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             and hasattr(self, "_input_flags_")
         ):
             return False
-        if self._input_flags_["allow_nan"]:
-            return not np.isinf(X).any()
-        return bool(np.isfinite(X).all())
+        if not self._input_flags_["allow_nan"]:
+            # No temporary the size of X: a NaN or infinity makes the sum non-finite
+            # (an overflowing sum only sends X down the full path).
+            return bool(np.isfinite(X.sum()))
+        rows = max(1, (1 << 20) // X.shape[1])  # blocks of about 1 MiB of bools
+        return not any(np.isinf(X[start : start + rows]).any() for start in range(0, len(X), rows))
 
     def _check_cv(self, y, cv):
         """``cv`` as a splitter; an int means a shuffled StratifiedKFold seeded by random_state."""
@@ -315,13 +318,27 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         return measured
 
     # -- prediction ------------------------------------------------------------
-    def _route(self, X):
+    def _route(self, X, keep=None):
+        """Route ``X`` (in chunks when large); ``keep`` names the one answer to keep.
+
+        With ``keep``, each chunk's other answers are dropped as soon as it is
+        routed, so that ``predict`` on many rows holds its labels, not every
+        row's probabilities, path and cost.
+        """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        route_rows = self._route_rows
+        if keep == "label":
+            classes = self.classes_
+            route_rows = lambda X_rows: Bunch(  # noqa: E731
+                label=classes[np.argmax(self._route_rows(X_rows).proba, axis=1)]
+            )
+        elif keep is not None:
+            route_rows = lambda X_rows: Bunch(**{keep: self._route_rows(X_rows)[keep]})  # noqa: E731
         slices = self._predict_chunks(X)
         if slices is None:
-            return self._route_rows(X)
-        return _chunks.route_in_chunks(self._route_rows, X, slices)
+            return route_rows(X)
+        return _chunks.route_in_chunks(route_rows, X, slices)
 
     def _predict_chunks(self, X):
         """The row chunks of a large ``X`` (see :mod:`skadaptive._chunks`); None for one."""
@@ -339,6 +356,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         state = model.init_exits(X)
         features = getattr(self.policy_, "features", "summary")
         policy_X = X if FeatureBuilder(features).uses_X else None
+
         def stage_fn(k, rows):
             try:
                 return model.predict_exit_proba(state, k, rows)
@@ -444,7 +462,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return self._route(X).proba
+        return self._route(X, keep="proba").proba
 
     def predict(self, X):
         """Class labels of the stage that answers each row.
@@ -457,8 +475,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self._route(X, keep="label").label
 
     def apply(self, X):
         """Index of the stage whose answer is returned, per row.
@@ -471,7 +488,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         -------
         stage : ndarray of shape (n_samples,)
         """
-        return self._route(X).stage
+        return self._route(X, keep="stage").stage
 
     def decision_path(self, X):
         """Which stages were evaluated for each row.
@@ -484,7 +501,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         -------
         path : ndarray of shape (n_samples, n_stages), dtype bool
         """
-        return self._route(X).path
+        return self._route(X, keep="path").path
 
     def predict_cost(self, X):
         """Cost of predicting each row, in the units of ``costs_``.
@@ -498,7 +515,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         cost : ndarray of shape (n_samples,)
             The sum of the costs of the stages the row's route evaluated.
         """
-        return self._route(X).cost
+        return self._route(X, keep="cost").cost
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
