@@ -5,13 +5,23 @@
 - Every test runs with one BLAS/OpenMP/torch thread. The tests use small data; on a
   busy machine (two test runs on two cores) threads that spin while waiting for a
   core made the suite five times slower.
+- Hypothesis runs derandomized (the same examples on every run), so that CI is
+  reproducible; `HYPOTHESIS_PROFILE=explore` draws new examples on each run.
 """
 
 import importlib.util
+import os
 
 import pytest
 import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so that the limit reaches it)
 from threadpoolctl import threadpool_limits
+
+if importlib.util.find_spec("hypothesis") is not None:
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 collect_ignore = [] if HAS_TORCH else ["skadaptive/torch"]

@@ -147,6 +147,8 @@ class _RouterMixin:
             )
         if outputs.shape[1] < 2:
             raise ValueError(f"At least 2 stages are needed, got {outputs.shape[1]}.")
+        if outputs.shape[0] == 0:
+            raise ValueError("stage_outputs has 0 rows; at least 1 is required.")
         if not np.all(np.isfinite(outputs)):
             raise ValueError("stage_outputs contains NaN or infinity.")
         if not reset and outputs.shape[1:] != (self.n_stages_, len(self.classes_)):
@@ -367,6 +369,8 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
             sample_weight = column_or_1d(sample_weight).astype(float)
             if sample_weight.shape[0] != n_samples or np.any(sample_weight < 0):
                 raise ValueError("sample_weight must be non-negative, one value per row.")
+            if not np.any(sample_weight > 0):
+                raise ValueError("sample_weight must contain at least one positive weight.")
         template = (
             LogisticRegression(max_iter=1000)
             if self.policy_estimator is None

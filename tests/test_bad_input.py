@@ -292,3 +292,17 @@ def test_fit_and_predict_modify_nothing_passed():
     clf.score(X_in, y_in)
     assert joblib.hash((X_in, y_in, weights, costs)) == snapshot
     assert joblib.hash(clf.get_params(deep=True)) == params
+
+
+def test_routing_policy_rejects_zero_weights_and_zero_rows():
+    from scipy.special import softmax
+
+    from skadaptive import RoutingPolicy
+
+    rng = np.random.default_rng(0)
+    outputs, y = softmax(rng.normal(size=(30, 3, 3)), axis=2), rng.integers(0, 3, 30)
+    with pytest.raises(ValueError, match="at least one positive weight"):
+        RoutingPolicy(costs=[1, 2, 3]).fit(outputs, y, sample_weight=np.zeros(30))
+    policy = RoutingPolicy(costs=[1, 2, 3]).fit(outputs, y)
+    with pytest.raises(ValueError, match="0 rows"):
+        policy.predict(outputs[:0])
