@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import Bunch
 from sklearn.utils.parallel import Parallel, delayed
 
+from ._choice import best_under
 from ._compat import safe_rows
 from ._policy import _ConstantPolicy, _RouterMixin
 from ._routing import EXIT, JUMP, NEXT
@@ -55,16 +56,9 @@ class Target:
 
     def choose(self, loss, cost, reference_loss):
         """Index of the winning candidate, given their held-out mean loss and cost."""
-        loss, cost = np.asarray(loss), np.asarray(cost)
         if self.kind == "loss":
-            ok = np.flatnonzero(loss <= reference_loss + self.value + 1e-12)
-            if len(ok) == 0:
-                return int(np.lexsort((cost, loss))[0])  # the most accurate, then cheapest
-            return int(ok[np.lexsort((loss[ok], cost[ok]))[0]])
-        ok = np.flatnonzero(cost <= self.value + 1e-12)
-        if len(ok) == 0:
-            return int(np.lexsort((loss, cost))[0])  # the cheapest, then most accurate
-        return int(ok[np.lexsort((cost[ok], loss[ok]))[0]])
+            return best_under(loss, reference_loss + self.value, cost)[0]
+        return best_under(cost, self.value, loss)[0]
 
 
 class ReferencePolicy(_RouterMixin, BaseEstimator):

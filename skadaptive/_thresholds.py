@@ -17,6 +17,8 @@ in around its answer.  Depends on numpy only (and sklearn's ``Bunch``).
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._choice import best_under
+
 __all__ = [
     "max_proba_scores",
     "neg_entropy_scores",
@@ -26,7 +28,6 @@ __all__ = [
 ]
 
 _EPS = 1e-12  # probability floor of the entropy, as in skadaptive._features
-_RTOL = 1e-12  # rounding allowed when comparing means
 
 
 def _array(name, value, shape, expected):
@@ -296,16 +297,9 @@ def threshold_frontier(
 
 def _pick(cost, loss, max_cost, max_loss):
     """Index of the best point for the target, and whether it meets it."""
-    bound, met_by, objective = (
-        (max_loss, loss, cost) if max_cost is None else (max_cost, cost, loss)
-    )
-    meets = met_by <= bound + _RTOL * max(1.0, abs(bound))
-    first, second = (objective, met_by) if meets.any() else (met_by, objective)
-    pool = np.flatnonzero(meets) if meets.any() else np.arange(len(cost))
-    best = first[pool].min()
-    pool = pool[first[pool] <= best + _RTOL * max(1.0, abs(best))]
-    i = pool[np.argmin(second[pool])]
-    return i, bool(meets[i])
+    if max_cost is None:
+        return best_under(loss, max_loss, cost)
+    return best_under(cost, max_cost, loss)
 
 
 def tune_thresholds(

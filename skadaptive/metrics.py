@@ -20,6 +20,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples
 
+from ._choice import best_under
 from ._compat import safe_rows
 from ._features import FeatureBuilder
 from ._fitting import cached_frozen_outputs
@@ -234,7 +235,8 @@ def cheapest_within(max_accuracy_loss):
     Candidates whose mean held-out accuracy is at least the reference's mean held-out
     accuracy (the most expensive model, or the full model) minus
     ``max_accuracy_loss`` qualify; the one with the lowest mean relative cost wins
-    (ties: the more accurate).  If none qualifies, the most accurate candidate wins.
+    (ties: the more accurate).  If none qualifies, the most accurate candidate wins
+    (ties: the cheaper).
     Use with ``scoring=budget_scoring()``.
 
     Parameters
@@ -272,13 +274,9 @@ def cheapest_within(max_accuracy_loss):
         raise ValueError(f"max_accuracy_loss must be >= 0, got {max_accuracy_loss}.")
 
     def refit(cv_results):
-        accuracy = _column(cv_results, "accuracy")
-        floor = _column(cv_results, "reference_accuracy") - max_accuracy_loss
-        cost = -_column(cv_results, "relative_cost")
-        ok = np.flatnonzero(accuracy >= floor - 1e-12)
-        if len(ok) == 0:
-            return int(np.argmax(accuracy))
-        return int(ok[np.lexsort((-accuracy[ok], cost[ok]))[0]])
+        # Losses against the reference's: the bound is max_accuracy_loss.
+        loss = _column(cv_results, "reference_accuracy") - _column(cv_results, "accuracy")
+        return best_under(loss, max_accuracy_loss, -_column(cv_results, "relative_cost"))[0]
 
     return refit
 
@@ -306,11 +304,7 @@ def most_accurate_under(max_cost):
         raise ValueError(f"max_cost must be > 0, got {max_cost}.")
 
     def refit(cv_results):
-        accuracy = _column(cv_results, "accuracy")
         cost = -_column(cv_results, "relative_cost")
-        ok = np.flatnonzero(cost <= max_cost + 1e-12)
-        if len(ok) == 0:
-            return int(np.argmin(cost))
-        return int(ok[np.lexsort((cost[ok], -accuracy[ok]))[0]])
+        return best_under(cost, max_cost, -_column(cv_results, "accuracy"))[0]
 
     return refit

@@ -386,3 +386,41 @@ def test_per_exit_policy_errors(threshold, match):
     outputs, y = make_outputs(n=20)
     with pytest.raises(ValueError, match=match):
         ThresholdPolicy(threshold).fit(outputs, y)
+
+
+def test_one_selection_rule_everywhere():
+    """Budget mode, the threshold search and the refit rules pick alike (skadaptive._choice)."""
+    from skadaptive._budget import Target
+    from skadaptive._choice import best_under
+    from skadaptive._thresholds import _pick
+    from skadaptive.metrics import cheapest_within, most_accurate_under
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = rng.integers(1, 12)
+        # Coarse values, so that ties and exact bounds are common.
+        loss = rng.integers(0, 6, n) / 20
+        cost = rng.integers(1, 6, n) / 5
+        for max_loss in [0.0, 0.05, 0.1]:
+            i, met = best_under(loss, max_loss, cost)
+            assert met == bool((loss <= max_loss).any())
+            if met:
+                assert loss[i] <= max_loss and cost[i] == cost[loss <= max_loss].min()
+            else:
+                assert loss[i] == loss.min()
+            assert _pick(cost, loss, None, max_loss)[0] == i
+            assert Target("loss", max_loss).choose(loss, cost, 0.0) == i
+            results = {
+                "mean_test_accuracy": 0.9 - loss,
+                "mean_test_reference_accuracy": np.full(n, 0.9),
+                "mean_test_relative_cost": -cost,
+            }
+            assert cheapest_within(max_loss)(results) == i
+        for max_cost in [0.2, 0.5, 1.0]:
+            i, met = best_under(cost, max_cost, loss)
+            if met:
+                assert loss[i] == loss[cost <= max_cost].min()
+            assert _pick(cost, loss, max_cost, None)[0] == i
+            assert Target("cost", max_cost).choose(loss, cost, 0.0) == i
+            results = {"mean_test_accuracy": 1 - loss, "mean_test_relative_cost": -cost}
+            assert most_accurate_under(max_cost)(results) == i
