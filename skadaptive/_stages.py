@@ -29,6 +29,7 @@ from sklearn.ensemble import (
 )
 from sklearn.ensemble._forest import ForestClassifier
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import _num_samples
 
 from . import _compat
 
@@ -59,6 +60,18 @@ def unfrozen(model):
     return model.estimator if isinstance(model, FrozenEstimator) else model
 
 
+def take_rows(X, rows):
+    """The rows ``rows`` of ``X``: ``X`` itself, not a copy, when they are all of it in order.
+
+    Every row reaches the first stage, so this saves a copy of the input (of the
+    chunk, in ``predict``) there.
+    """
+    n_rows = _num_samples(X)
+    if len(rows) == n_rows and (n_rows == 0 or (np.diff(rows) == 1).all() and rows[0] == 0):
+        return X
+    return _compat.safe_rows(X, rows)
+
+
 class ModelLadder:
     """Independent models of rising cost as the stages of the protocol."""
 
@@ -72,7 +85,7 @@ class ModelLadder:
 
     def predict_exit_proba(self, state, k, rows):
         model = self.models[k]
-        proba = model.predict_proba(_compat.safe_rows(state, rows))
+        proba = model.predict_proba(take_rows(state, rows))
         return align_proba(np.asarray(proba, dtype=float), model.classes_, self.classes_)
 
 
@@ -130,7 +143,7 @@ class TreeEnsembleExits:
     def predict_exit_proba(self, state, k, rows):
         start = 0 if k == 0 else self.counts[k - 1]
         stop = self.counts[k]
-        X = state["X"][rows]
+        X = take_rows(state["X"], rows)
         if k == 0:
             acc = self._init_acc(X)
         else:
