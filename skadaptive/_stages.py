@@ -144,6 +144,8 @@ class TreeEnsembleExits:
         start = 0 if k == 0 else self.counts[k - 1]
         stop = self.counts[k]
         X = take_rows(state["X"], rows)
+        if isinstance(X, np.ndarray):  # the tree routines take C-ordered rows only
+            X = np.ascontiguousarray(X)
         if k == 0:
             acc = self._init_acc(X)
         else:
