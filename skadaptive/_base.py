@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 
 from . import _chunks
 from ._features import FeatureBuilder
-from ._fitting import cached_stage_pass
+from ._fitting import all_frozen, cached_stage_pass
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route
 from ._stages import align_proba, unfrozen
@@ -123,8 +123,9 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_policy_params()
-        seeds = _seeds(self.random_state, len(self._stage_templates()) + 1)
-        templates = [seed_unset(t, seed) for t, seed in zip(self._stage_templates(), seeds)]
+        templates = self._stage_templates()
+        seeds = _seeds(self.random_state, len(templates) + 1)
+        templates = [seed_unset(t, seed) for t, seed in zip(templates, seeds)]
         self._policy_estimator = seed_unset(self.policy_estimator, seeds[-1])
         n_stages = self._n_stages_hint()
         if self.costs is not None and not isinstance(self.costs, str) and n_stages is not None:
@@ -149,7 +150,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         timing_rows = np.unique(np.linspace(0, n_samples - 1, N_TIMING_ROWS).astype(np.intp))
         if cost_mode == "given":
             timing_rows = None
-        frozen = all(isinstance(t, FrozenEstimator) for t in templates)
+        frozen = all_frozen(templates)
         outputs, fitted, measured = cached_stage_pass(
             self.memory,
             templates,

@@ -43,6 +43,11 @@ def _fit_fold(templates, X, y, sample_weight, train):
     return [_fit_stage(t, X, y, sample_weight, train) for t in templates]
 
 
+def all_frozen(templates):
+    """Whether every stage is a prefit model (``FrozenEstimator``): no cross-fitting."""
+    return all(isinstance(t, FrozenEstimator) for t in templates)
+
+
 def stages_key(templates):
     """A content key of the stage estimators, for ``memory``.
 
@@ -55,37 +60,6 @@ def stages_key(templates):
     return [hashlib.sha256(pickle.dumps(t, protocol=5)).hexdigest() for t in templates]
 
 
-def _keyed_stage_pass(
-    key,
-    templates,
-    make_model,
-    X,
-    y,
-    sample_weight,
-    classes,
-    cv,
-    cost_mode,
-    timing_rows,
-    n_jobs,
-    verbose,
-    row_bytes,
-):
-    return stage_pass(
-        templates,
-        make_model,
-        X,
-        y,
-        sample_weight,
-        classes,
-        cv,
-        cost_mode,
-        timing_rows,
-        n_jobs,
-        verbose,
-        row_bytes,
-    )
-
-
 def _keyed_frozen_outputs(key, model, X, n_rows, classes):
     return collect_outputs(model, X, n_rows, classes)
 
@@ -95,9 +69,9 @@ def cached_stage_pass(memory, templates, *args):
     if memory is None:
         return stage_pass(templates, *args)
     cached = check_memory(memory).cache(
-        _keyed_stage_pass, ignore=["templates", "n_jobs", "verbose", "row_bytes"]
+        stage_pass, ignore=["templates", "n_jobs", "verbose", "row_bytes"]
     )
-    return cached(stages_key(templates), templates, *args)
+    return cached(templates, *args, key=stages_key(templates))
 
 
 def cached_frozen_outputs(memory, templates, model, X, classes):
@@ -139,6 +113,7 @@ def stage_pass(
     n_jobs,
     verbose,
     row_bytes,
+    key=None,
 ):
     """Everything ``fit`` computes with the stages, and nothing that depends on the policies.
 
@@ -147,6 +122,8 @@ def stage_pass(
     ``cost_mode`` does not ask for them).  A module-level function of its inputs
     only, so that ``memory`` can cache it: a grid search over ``cost_weight`` or
     any other policy parameter then runs the stages once per training set.
+    ``key`` is unused here: :func:`cached_stage_pass` passes :func:`stages_key`
+    there, for the cache to hash instead of ``templates``.
 
     Stage outputs are computed in row chunks of at most ``working_memory`` (see
     :mod:`skadaptive._chunks`; ``row_bytes`` is the estimate per row), dispatched
@@ -156,7 +133,7 @@ def stage_pass(
     """
     n_samples = _num_samples(X)
     joblib_verbose = max(0, int(verbose) - 1)
-    if all(isinstance(t, FrozenEstimator) for t in templates):
+    if all_frozen(templates):
         fitted = [clone(t) for t in templates]
         model = make_model(fitted, classes)
         slices = _chunks.row_slices(

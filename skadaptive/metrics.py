@@ -16,14 +16,13 @@ itself or a Pipeline that ends with it):
 """
 
 import numpy as np
-from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples
 
 from ._choice import best_under
 from ._compat import safe_rows
 from ._features import FeatureBuilder
-from ._fitting import cached_frozen_outputs
+from ._fitting import all_frozen, cached_frozen_outputs
 from ._network_selection import NetworkSelectionClassifier
 from ._stages import align_proba
 
@@ -172,7 +171,7 @@ def _route_for_scores(estimator, X):
     already answer with it.
     """
     templates = estimator._stage_templates()
-    if estimator.memory is not None and all(isinstance(t, FrozenEstimator) for t in templates):
+    if estimator.memory is not None and all_frozen(templates):
         outputs = cached_frozen_outputs(
             estimator.memory, templates, estimator.stage_model_, X, estimator.classes_
         )
