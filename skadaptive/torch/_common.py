@@ -26,12 +26,10 @@ def as_tensor(X, device):
     return torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
 
 
-def _module_to_blob(module):
-    """A picklable form of a module whose weights load with ``weights_only=True``."""
-    buffer = io.BytesIO()
-    torch.save(module.state_dict(), buffer)
-    skeleton = copy.deepcopy(module).to("meta")  # the architecture, without the weights
-    return {"skeleton": skeleton, "state_dict": buffer.getvalue()}
+def _as_module(value):
+    """A module attribute as one module (a list becomes a ModuleList), and whether it was a list."""
+    as_list = isinstance(value, (list, tuple))
+    return (torch.nn.ModuleList(value) if as_list else value), as_list
 
 
 def _state_dict_bytes(module):
@@ -40,10 +38,20 @@ def _state_dict_bytes(module):
     return buffer.getvalue()
 
 
+def _load_state_dict(data, device):
+    """Weights saved by :func:`_state_dict_bytes`, read with ``weights_only=True``."""
+    return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+
+
+def _module_to_blob(module):
+    """A picklable form of a module whose weights load with ``weights_only=True``."""
+    skeleton = copy.deepcopy(module).to("meta")  # the architecture, without the weights
+    return {"skeleton": skeleton, "state_dict": _state_dict_bytes(module)}
+
+
 def _blob_to_module(blob, device):
-    state_dict = torch.load(io.BytesIO(blob["state_dict"]), map_location=device, weights_only=True)
     module = blob["skeleton"].to_empty(device=device)
-    module.load_state_dict(state_dict)
+    module.load_state_dict(_load_state_dict(blob["state_dict"], device))
     return module
 
 
@@ -122,11 +130,10 @@ class TorchEstimatorMixin:
         else:
             state["_module_blobs"] = {}
             for name, value in modules.items():
-                if isinstance(value, (list, tuple)):
-                    blob = _module_to_blob(torch.nn.ModuleList(value))
-                    state["_module_blobs"][name] = dict(blob, as_list=True)
-                elif value is not None:
-                    state["_module_blobs"][name] = _module_to_blob(value)
+                module, as_list = _as_module(value)
+                if module is not None:
+                    blob = _module_to_blob(module)
+                    state["_module_blobs"][name] = dict(blob, as_list=True) if as_list else blob
         state["device"] = str(self.device)
         return state
 
@@ -146,10 +153,9 @@ class TorchEstimatorMixin:
         if key not in registry:
             weights = {}
             for name, value in modules.items():
-                if isinstance(value, (list, tuple)):
-                    value = torch.nn.ModuleList(value)
-                if value is not None:
-                    weights[name] = np.frombuffer(_state_dict_bytes(value), dtype=np.uint8)
+                module, _ = _as_module(value)
+                if module is not None:
+                    weights[name] = np.frombuffer(_state_dict_bytes(module), dtype=np.uint8)
             registry[key] = [len(registry), weights, modules]  # modules: keep the ids alive
         ref, weights, _ = registry[key]
         return [ref, weights]
@@ -163,12 +169,9 @@ class TorchEstimatorMixin:
         template = _next_template(type(self))
         modules = {}
         for name, data in weights.items():
-            given = getattr(template, name)
-            as_list = isinstance(given, (list, tuple))
-            module = torch.nn.ModuleList(given) if as_list else given
+            module, as_list = _as_module(getattr(template, name))
             try:
-                data = io.BytesIO(np.asarray(data, dtype=np.uint8).tobytes())
-                state_dict = torch.load(data, map_location=device, weights_only=True)
+                state_dict = _load_state_dict(np.asarray(data, dtype=np.uint8).tobytes(), device)
                 module.to(device).load_state_dict(state_dict)
             except RuntimeError as exc:  # missing, unexpected or resized weights
                 raise ValueError(
