@@ -123,17 +123,21 @@ def test_same_answers_in_separate_processes():
     assert len(digests) == 1
 
 
-@pytest.mark.parametrize("name", ["selection", "early-exit", "selection-cv"])
-def test_concurrent_predict_calls_match_serial_calls(name):
-    clf = MAKERS[name](0).fit(X, Y)
+def assert_threads_match_serial_calls(clf, X_rows):
+    """8 threads routing row blocks through ``clf`` at once give the serial answers."""
     # Row blocks of different sizes, so that threads route different rows at once.
-    blocks = [X_TEST[i : i + size] for i, size in zip(range(0, 800, 80), [1, 7, 80, 33] * 5)]
+    blocks = [X_rows[i : i + size] for i, size in zip(range(0, 800, 80), [1, 7, 80, 33] * 5)]
     serial = [answers(clf, block) for block in blocks] * 4
     with ThreadPoolExecutor(max_workers=8) as pool:
         threaded = list(pool.map(lambda block: answers(clf, block), blocks * 4))
     for got, expected in zip(threaded, serial):
         for a, b in zip(got, expected):
             assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["selection", "early-exit", "selection-cv"])
+def test_concurrent_predict_calls_match_serial_calls(name):
+    assert_threads_match_serial_calls(MAKERS[name](0).fit(X, Y), X_TEST)
 
 
 def test_concurrent_predict_on_a_gpu_matches_serial_calls():
@@ -161,10 +165,4 @@ def test_concurrent_predict_on_a_gpu_matches_serial_calls():
     net = MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1], device="cuda")
     clf = EarlyExitClassifier(net, cost_weight=0.2, cv=3, random_state=0).fit(X_f, Y)
     assert clf.policy_._linear_exit_rule() is not None  # routes on the device
-    blocks_in = [X_test[i : i + size] for i, size in zip(range(0, 800, 80), [1, 7, 80, 33] * 5)]
-    serial = [answers(clf, block) for block in blocks_in] * 4
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        threaded = list(pool.map(lambda block: answers(clf, block), blocks_in * 4))
-    for got, expected in zip(threaded, serial):
-        for a, b in zip(got, expected):
-            assert_array_equal(a, b)
+    assert_threads_match_serial_calls(clf, X_test)

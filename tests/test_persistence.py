@@ -163,6 +163,21 @@ def test_load_without_skops_names_the_extra(monkeypatch):
 
 
 # -- torch stages: weights only, architectures from code -------------------------------
+def mlp(torch, seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+
+def trained_mlp(torch, X, y):
+    net = mlp(torch, 0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.as_tensor(X)), torch.as_tensor(y)).backward()
+        opt.step()
+    return net
+
+
 def test_torch_stages_save_weights_only(digits, monkeypatch):
     torch = pytest.importorskip("torch")
     from skadaptive.torch import MultiExitNetwork, TorchClassifier
@@ -170,19 +185,7 @@ def test_torch_stages_save_weights_only(digits, monkeypatch):
     X, y, X_test, _ = digits
     X, X_test = (X / 16).astype(np.float32), (X_test / 16).astype(np.float32)
 
-    def mlp(seed):
-        torch.manual_seed(seed)
-        return torch.nn.Sequential(
-            torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
-        )
-
-    torch.manual_seed(0)
-    net = mlp(0)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(40):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(torch.as_tensor(X)), torch.as_tensor(y)).backward()
-        opt.step()
+    net = trained_mlp(torch, X, y)
     clf = NetworkSelectionClassifier(
         [("lr", LogisticRegression(max_iter=500)), ("mlp", TorchClassifier(net))],
         costs=[1, 5],
@@ -203,7 +206,7 @@ def test_torch_stages_save_weights_only(digits, monkeypatch):
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    fresh = mlp(1)  # same architecture, other weights: they get replaced
+    fresh = mlp(torch, 1)  # same architecture, other weights: they get replaced
     loaded = load(data, torch_stages=[TorchClassifier(fresh)])
     assert calls == [True]
     assert loaded.estimators_[1].module is fresh
@@ -216,7 +219,7 @@ def test_torch_stages_save_weights_only(digits, monkeypatch):
     with pytest.raises(ValueError, match="out of order"):
         load(data, torch_stages=[MultiExitNetwork([fresh], [fresh])])
     with pytest.raises(ValueError, match="left over"):
-        load(data, torch_stages=[TorchClassifier(mlp(2)), TorchClassifier(mlp(3))])
+        load(data, torch_stages=[TorchClassifier(mlp(torch, 2)), TorchClassifier(mlp(torch, 3))])
 
 
 def test_multi_exit_network_saves_weights_only(digits):
@@ -263,18 +266,7 @@ def test_cuda_stages_round_trip_on_the_gpu(digits):
     X, y, X_test, _ = digits
     X, X_test = (X / 16).astype(np.float32), (X_test / 16).astype(np.float32)
 
-    def mlp(seed):
-        torch.manual_seed(seed)
-        return torch.nn.Sequential(
-            torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
-        )
-
-    net = mlp(0)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(40):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(torch.as_tensor(X)), torch.as_tensor(y)).backward()
-        opt.step()
+    net = trained_mlp(torch, X, y)
     clf = NetworkSelectionClassifier(
         [("lr", LogisticRegression(max_iter=500)), ("mlp", TorchClassifier(net, device="cuda"))],
         costs=[1, 5],
@@ -283,7 +275,7 @@ def test_cuda_stages_round_trip_on_the_gpu(digits):
         random_state=0,
     ).fit(X, y)
     assert next(net.parameters()).device.type == "cuda"
-    fresh = mlp(1)
+    fresh = mlp(torch, 1)
     loaded = load(dump(clf), torch_stages=[TorchClassifier(fresh, device="cuda")])
     assert next(fresh.parameters()).device.type == "cuda"
     assert_same_predictions(loaded, clf, X_test)
