@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 import sklearn
-from bench_letter import DEFAULT_DATA, load_letter, make_ladder, make_splits
+from bench_letter import DEFAULT_DATA, load_letter, make_ladder, make_splits, median_time
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 from threadpoolctl import threadpool_limits
@@ -45,15 +45,6 @@ from skadaptive._stages import ModelLadder, measure_costs
 from skadaptive.metrics import budget_scoring, cheapest_within
 
 GRID = np.r_[0.0, np.geomspace(1e-4, 1.0, 19)]  # 20 candidates
-
-
-def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def main(argv=None):
@@ -122,17 +113,17 @@ def main(argv=None):
 
     rows = []
     with threadpool_limits(limits=1):
-        t_single = timed(single, args.repeats)
+        t_single = median_time(single, args.repeats)
         rows.append(("NetworkSelectionClassifier.fit (one cost_weight)", t_single))
-        rows.append(("GridSearchCV, 20 x 5 folds, no memory", timed(lambda: grid(None), 1)))
-        rows.append(("GridSearchCV, 20 x 5 folds, memory", timed(grid_with_memory, args.repeats)))
-        rows.append(
-            ("NetworkSelectionClassifierCV, learned only", timed(lambda: budget(["learned"]), 1))
-        )
+        rows.append(("GridSearchCV, 20 x 5 folds, no memory", median_time(lambda: grid(None), 1)))
+        t_memory = median_time(grid_with_memory, args.repeats)
+        rows.append(("GridSearchCV, 20 x 5 folds, memory", t_memory))
+        t_learned = median_time(lambda: budget(["learned"]), 1)
+        rows.append(("NetworkSelectionClassifierCV, learned only", t_learned))
         rows.append(
             (
                 "NetworkSelectionClassifierCV, all three families",
-                timed(lambda: budget(["learned", "thresholds", "hybrid"]), 1),
+                median_time(lambda: budget(["learned", "thresholds", "hybrid"]), 1),
             )
         )
         rows.append(("100 policy fits alone (the floor of a 20 x 5 grid)", policy_fits_alone()))
