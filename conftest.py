@@ -1,7 +1,7 @@
 """Test-session settings for the whole repository.
 
 - Doctests of optional parts need their optional dependency: without torch (or
-  matplotlib, the `plot` extra) they are not collected.
+  matplotlib, the `plot` extra, or skops, the `skops` extra) they are not collected.
 - Every test runs with one BLAS/OpenMP/torch thread. The tests use small data; on a
   busy machine (two test runs on two cores) threads that spin while waiting for a
   core made the suite five times slower.
@@ -25,6 +25,8 @@ if importlib.util.find_spec("hypothesis") is not None:
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 collect_ignore = [] if HAS_TORCH else ["skadaptive/torch"]
+if importlib.util.find_spec("skops") is None:  # the `skops` extra
+    collect_ignore += ["skadaptive/persistence.py", "docs/robustness.md"]
 if importlib.util.find_spec("matplotlib") is None:
     collect_ignore += [
         "skadaptive/_display.py",

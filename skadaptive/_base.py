@@ -328,14 +328,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        route_rows = self._route_rows
-        if keep == "label":
-            classes = self.classes_
-            route_rows = lambda X_rows: Bunch(  # noqa: E731
-                label=classes[np.argmax(self._route_rows(X_rows).proba, axis=1)]
-            )
-        elif keep is not None:
-            route_rows = lambda X_rows: Bunch(**{keep: self._route_rows(X_rows)[keep]})  # noqa: E731
+
+        def route_rows(X_rows):
+            result = self._route_rows(X_rows)
+            if keep == "label":
+                return Bunch(label=self.classes_[np.argmax(result.proba, axis=1)])
+            return result if keep is None else Bunch(**{keep: result[keep]})
+
         slices = self._predict_chunks(X)
         if slices is None:
             return route_rows(X)
