@@ -296,11 +296,12 @@ def test_linear_exit_rule_of_constant_policies(digits):
     X, y = digits
     net = make_multi_exit(digits)
     X_fit = with_ids(X[800:1400])
-    rule = EarlyExitClassifier(net, cost_weight=1e6, cv=3).fit(X_fit, y[800:1400])
+    rule = EarlyExitClassifier(net, cost_weight=1e6, cv=3, random_state=0).fit(X_fit, y[800:1400])
     rule = rule.policy_._linear_exit_rule()
     assert_array_equal(rule.intercept, [-1, -1])  # always exit
     assert all(not w.any() for w in rule.weights)
-    proba_x = EarlyExitClassifier(net, features="proba+X", cv=3).fit(X_fit, y[800:1400])
+    proba_x = EarlyExitClassifier(net, features="proba+X", cv=3, random_state=0)
+    proba_x.fit(X_fit, y[800:1400])
     assert proba_x.policy_._linear_exit_rule() is None  # needs X: routed on the host
 
 
