@@ -9,12 +9,13 @@ Neural Networks for Efficient Inference" (ICML 2017):
   mode, which meets a cost or accuracy target instead of taking ``cost_weight``;
 - :class:`RoutingPolicy`: the same policies learned from precomputed outputs.
 
-Baselines (confidence thresholds, the oracle) live in :mod:`skadaptive.baselines`.
+The router protocol and the routers that learn nothing live in
+:mod:`skadaptive.routers`; baselines (confidence thresholds, the oracle) in
+:mod:`skadaptive.baselines`; the stages' multi-exit views in :mod:`skadaptive.stages`.
 """
 
-from ._cv import EarlyExitClassifierCV, NetworkSelectionClassifierCV
-from ._early_exit import EarlyExitClassifier
-from ._network_selection import NetworkSelectionClassifier
+from ._early_exit import EarlyExitClassifier, EarlyExitClassifierCV
+from ._network_selection import NetworkSelectionClassifier, NetworkSelectionClassifierCV
 from ._policy import RoutingPolicy
 
 __version__ = "0.1.0"

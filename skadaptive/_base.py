@@ -1,42 +1,40 @@
-"""Shared machinery of the two estimators.
+"""The estimator base: validation, ``fit`` = stage pass -> costs -> router, routing.
 
-``fit`` = out-of-fold stage outputs (cross-fitting, or frozen stages used as they
-are; :mod:`skadaptive._fitting`) -> costs -> :class:`~skadaptive.RoutingPolicy`
-(the paper's reduction).
-``predict`` = the routing engine over the fitted stages with that same policy.
+Both estimators of each kind (the fixed ``cost_weight`` one and its budget
+sibling) derive from :class:`BaseAdaptiveClassifier` through a stage-kind base
+(``_NetworkSelectionBase``, ``_EarlyExitBase``).  The stage-kind base says what the
+stages are; the sibling says how the router is chosen (``_fit_router``): at one
+``cost_weight`` (:class:`FixedCostWeightMixin`) or to meet a target
+(:class:`skadaptive._budget.BudgetMixin`).  The estimator owns its reference (the
+non-adaptive model: its route, cost and probabilities); everything else asks it.
 """
 
 import logging
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils import Bunch, check_random_state, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils import Bunch, get_tags
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _chunks
+from ._compat import HasMethods, Interval, StrOptions, check_sample_weight, fit_context
+from ._compat import num_samples as _num_samples
 from ._features import FeatureBuilder
-from ._fitting import all_frozen, cached_stage_pass
+from ._fitting import StagePass, all_frozen, seed_unset, seeds
 from ._policy import FEATURE_KINDS, RoutingPolicy
+from ._routers import ReferencePolicy
 from ._routing import route
-from ._stages import align_proba, unfrozen
-from ._validation import check_cost_weight, check_costs, sample_weight_param
+from ._stages import iter_stage_outputs, unfrozen
+from ._validation import check_costs, is_plain_float_array, sample_weight_param
 
 logger = logging.getLogger("skadaptive")
 
 COMMON_CONSTRAINTS = {
     "costs": ["array-like", StrOptions({"time"}), None],
-    "cost_weight": [Interval(numbers.Real, 0, None, closed="left")],
     "policy_estimator": [HasMethods(["fit", "predict"]), None],
     "features": [StrOptions(set(FEATURE_KINDS)), callable],
     "loss": [StrOptions({"zero_one", "top_k"}), callable],
@@ -51,47 +49,23 @@ COMMON_CONSTRAINTS = {
 N_TIMING_ROWS = 512
 
 
-def _seeds(random_state, n):
-    """``n`` integer seeds drawn from ``random_state``; Nones when it is None."""
-    if random_state is None:
-        return [None] * n
-    rng = check_random_state(random_state)
-    return [int(seed) for seed in rng.randint(np.iinfo(np.int32).max, size=n)]
-
-
-def seed_unset(estimator, seed):
-    """``estimator``, or a clone whose ``random_state`` parameters left at None get ``seed``.
-
-    So that the estimators' ``random_state`` makes a fit reproducible even with
-    unseeded random stages or policies, as ensembles seed their base estimators.
-    Seeds the user set, and frozen estimators, are kept.
-    """
-    if seed is None or estimator is None or isinstance(estimator, FrozenEstimator):
-        return estimator
-    if not hasattr(estimator, "get_params"):
-        return estimator
-    unset = {
-        name: seed
-        for name, value in estimator.get_params(deep=True).items()
-        if (name == "random_state" or name.endswith("__random_state")) and value is None
-    }
-    if not unset:
-        return estimator
-    return clone(estimator).set_params(**unset)
-
-
 class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     """Base of the adaptive classifiers; not for direct use.
 
-    Subclasses define ``_stage_templates()`` (the unfitted stage estimators),
-    ``_make_stage_model(fitted, classes)`` (the multi-exit view of the fitted
-    stages), ``_store_fitted_stages(fitted)`` (their public attributes),
-    ``_n_stages_hint()`` and ``_topology``.
+    Stage-kind bases define ``_stage_templates()`` (the unfitted stage
+    estimators), ``_stage_factory()`` (``make_model(fitted, classes)``: the
+    multi-exit view of the fitted stages), ``_store_fitted_stages(fitted)`` (their
+    public attributes), ``_n_stages_hint()``, ``_stage_names()``, ``_topology`` and
+    ``_independent_stages`` (whether the last stage runs on its own: then the
+    reference is the last stage alone, else every stage).  Siblings define
+    ``_check_router_params()`` and ``_fit_router(outputs, y, X, sample_weight)``.
     """
 
     _topology = "chain"
+    _independent_stages = False
 
     # -- fitting ---------------------------------------------------------------
+    @fit_context
     def fit(self, X, y, sample_weight=None):
         """Fit the stages (cross-fitted) and learn the routing policies.
 
@@ -101,6 +75,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             Training rows.  With frozen (prefit) stages, pass rows that the stages
             were *not* trained on: the policies learn from the stages' outputs here.
         y : array-like of shape (n_samples,)
+            The labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights every row in the policies' binary problems, and in the stages'
             fit where they accept ``sample_weight``.
@@ -121,12 +96,11 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             raise
 
     def _fit(self, X, y, sample_weight):
-        self._validate_params()
-        self._check_policy_params()
+        self._check_router_params()
         templates = self._stage_templates()
-        seeds = _seeds(self.random_state, len(templates) + 1)
-        templates = [seed_unset(t, seed) for t, seed in zip(templates, seeds)]
-        self._policy_estimator = seed_unset(self.policy_estimator, seeds[-1])
+        stage_seeds = seeds(self.random_state, len(templates) + 1)
+        templates = [seed_unset(t, seed) for t, seed in zip(templates, stage_seeds)]
+        self._policy_estimator = seed_unset(self.policy_estimator, stage_seeds[-1])
         n_stages = self._n_stages_hint()
         if self.costs is not None and not isinstance(self.costs, str) and n_stages is not None:
             check_costs(self.costs, n_stages)
@@ -136,47 +110,37 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         y = column_or_1d(y, warn=True)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            sample_weight = check_sample_weight(sample_weight, X)
         classes = self._resolve_classes(y, templates)
-        n_samples = _num_samples(X)
-
+        frozen = all_frozen(templates)
         if self.costs is None:
             cost_mode = "auto"
-        elif isinstance(self.costs, str):
-            cost_mode = "time"
         else:
-            cost_mode = "given"
+            cost_mode = "time" if isinstance(self.costs, str) else "given"
+        n_samples = _num_samples(X)
         # Costs are timed on evenly spaced rows: no randomness, so that memory can hit.
         timing_rows = np.unique(np.linspace(0, n_samples - 1, N_TIMING_ROWS).astype(np.intp))
-        if cost_mode == "given":
-            timing_rows = None
-        frozen = all_frozen(templates)
-        outputs, fitted, measured = cached_stage_pass(
-            self.memory,
-            templates,
-            self._stage_factory(),
-            X,
-            y,
-            sample_weight,
-            classes,
-            None if frozen else self._check_cv(y, 5 if self.cv is None else self.cv),
-            cost_mode,
-            timing_rows,
-            self.n_jobs,
-            self.verbose,
-            self._row_bytes(templates, n_stages, classes),
+        stage_pass = StagePass(
+            make_model=self._stage_factory(),
+            classes=classes,
+            cv=None if frozen else self._check_cv(y, 5 if self.cv is None else self.cv),
+            cost_mode=cost_mode,
+            timing_rows=None if cost_mode == "given" else timing_rows,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            row_bytes=self._row_bytes(templates, n_stages, classes),
         )
-        self.stage_model_ = self._make_stage_model(fitted, classes)
-        self._check_stage_classes(fitted, classes)
-        self._store_fitted_stages(fitted)
-
+        result = stage_pass.run(templates, X, y, sample_weight, memory=self.memory)
+        self.stage_model_ = result.model
+        self._check_stage_classes(result.fitted, classes)
+        self._store_fitted_stages(result.fitted)
         self.classes_ = classes
-        self.costs_ = self._resolve_costs(measured)
+        self.costs_ = self._resolve_costs(result.measured)
         self.normalized_costs_ = self.costs_ / self.costs_.sum()
-        self.n_stages_ = outputs.shape[1]
-        self.oof_outputs_ = outputs
+        self.n_stages_ = result.outputs.shape[1]
+        self.oof_outputs_ = result.outputs
         uses_X = FeatureBuilder(self.features).uses_X
-        self.policy_ = self._fit_policy(outputs, y, X if uses_X else None, sample_weight)
+        self.policy_ = self._fit_router(result.outputs, y, X if uses_X else None, sample_weight)
         return self
 
     def _row_bytes(self, templates, n_stages, classes):
@@ -189,27 +153,18 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             n_stages = getattr(unfrozen(templates[0]), "n_exits_", 4)
         return _chunks.row_bytes(n_stages, len(classes), self.n_features_in_)
 
-    def _check_policy_params(self):
-        """Fail before the stages are fitted (budget mode checks its target instead)."""
-        check_cost_weight(self.cost_weight)
-
     def _policy_template(self, cost_weight):
-        """The unfitted RoutingPolicy with this estimator's settings."""
+        """The unfitted RoutingPolicy with this estimator's settings (after ``fit``)."""
         return RoutingPolicy(
             costs=self.costs_,
             cost_weight=cost_weight,
             topology=self._topology,
-            policy_estimator=self._policy_estimator,
+            policy_estimator=getattr(self, "_policy_estimator", self.policy_estimator),
             features=self.features,
             loss=self.loss,
             top_k=self.top_k,
             classes=self.classes_,
         )
-
-    def _fit_policy(self, outputs, y, X, sample_weight):
-        """Learn the router from the out-of-fold outputs (budget mode overrides this)."""
-        policy = self._policy_template(self.cost_weight)
-        return policy.fit(outputs, y, X=X, sample_weight=sample_weight)
 
     def _validate_X(self, X, y="no_validation", reset=True):
         """Check X as far as every stage agrees; data frames pass through as they are.
@@ -224,9 +179,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             tags = get_tags(self).input_tags
             self._input_flags_ = {"sparse": bool(tags.sparse), "allow_nan": bool(tags.allow_nan)}
         if hasattr(X, "columns") and hasattr(X, "iloc"):
-            out = validate_data(self, X, y, reset=reset, skip_check_array=True)
-            return out
-        if not reset and self._is_plain_float_array(X):
+            return validate_data(self, X, y, reset=reset, skip_check_array=True)
+        if not reset and is_plain_float_array(self, X):
             return X
         flags = self._input_flags_
         return validate_data(
@@ -239,41 +193,11 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             ensure_all_finite="allow-nan" if flags["allow_nan"] else True,
         )
 
-    def _is_plain_float_array(self, X):
-        """Whether predict-time ``X`` needs none of ``validate_data``'s conversions.
-
-        A 2-D float ndarray with the fitted number of columns and finite values
-        (NaN allowed where the stages take it) would come back from
-        ``validate_data`` unchanged; checking that directly costs ~20 us instead of
-        ~200 us, which matters when a small batch is routed through fast stages.
-        Anything else (lists, other dtypes, sparse matrices, a model fitted on named
-        columns, bad values) takes the full path and its error messages.
-        """
-        if not (
-            type(X) is np.ndarray
-            and X.ndim == 2
-            and X.dtype.kind == "f"
-            and X.shape[0] > 0
-            and X.shape[1] == getattr(self, "n_features_in_", -1)
-            and not hasattr(self, "feature_names_in_")
-            and hasattr(self, "_input_flags_")
-        ):
-            return False
-        if not self._input_flags_["allow_nan"]:
-            # No temporary the size of X: a NaN or infinity makes the sum non-finite
-            # (an overflowing sum only sends X down the full path).
-            return bool(np.isfinite(X.sum()))
-        rows = max(1, (1 << 20) // X.shape[1])  # blocks of about 1 MiB of bools
-        return not any(np.isinf(X[start : start + rows]).any() for start in range(0, len(X), rows))
-
     def _check_cv(self, y, cv):
         """``cv`` as a splitter; an int means a shuffled StratifiedKFold seeded by random_state."""
         if isinstance(cv, numbers.Integral):
             cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=self.random_state)
         return check_cv(cv, y, classifier=True)
-
-    def _make_stage_model(self, fitted, classes):
-        return self._stage_factory()(fitted, classes)
 
     def _resolve_classes(self, y, templates):
         classes = np.unique(y)
@@ -318,6 +242,23 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             return check_costs(model.exit_costs_, model.n_exits_, name="exit_costs_")
         return measured
 
+    # -- the reference ---------------------------------------------------------
+    def _reference_entry(self):
+        """The first stage of the reference's route (the last one alone, or stage 0)."""
+        return self.n_stages_ - 1 if self._independent_stages else 0
+
+    def _reference_cost(self):
+        """Per-row cost of the non-adaptive reference, in the units of ``costs_``."""
+        return float(self.costs_[self._reference_entry() :].sum())
+
+    def _reference_router(self):
+        """The router that answers every row with the reference, along its route."""
+        return ReferencePolicy(self.costs_, self.classes_, self._reference_entry()).fit()
+
+    def _reference_proba(self, X):
+        """The reference's probabilities on validated ``X``: only the stages it runs."""
+        return self._route_rows(X, self._reference_router()).proba
+
     # -- prediction ------------------------------------------------------------
     def _route(self, X, keep=None):
         """Route ``X`` (in chunks when large); ``keep`` names the one answer to keep.
@@ -347,15 +288,14 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         rows = _chunks.chunk_rows(n_bytes)
         return None if n_samples <= rows else _chunks.row_slices(n_samples, rows)
 
-    def _route_rows(self, X):
-        """Route the validated rows of ``X`` in one piece."""
+    def _route_rows(self, X, router=None):
+        """Route the validated rows of ``X`` in one piece (with ``policy_`` by default)."""
+        router = self.policy_ if router is None else router
         model = self.stage_model_
-        result = self._route_linear(model, X)
+        result = self._route_linear(model, X, router)
         if result is not None:
             return result
         state = model.init_exits(X)
-        features = getattr(self.policy_, "features", "summary")
-        policy_X = X if FeatureBuilder(features).uses_X else None
 
         def stage_fn(k, rows):
             try:
@@ -365,24 +305,14 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
                     exc.add_note(f"{type(self).__name__}: raised by {self._stage_label(k)}.")
                 raise
 
-        result = route(
-            stage_fn,
-            _num_samples(X),
-            self.n_stages_,
-            self.policy_,
-            policy_X,
-        )
-        result.cost = result.path @ self.costs_
-        return result
+        policy_X = X if router.uses_X else None
+        return route(stage_fn, _num_samples(X), router, policy_X, self.costs_)
 
     def _stage_label(self, k):
         """How error messages name stage ``k``."""
-        names = [name for name, _ in getattr(self, "estimators", None) or []]
-        if len(names) == self.n_stages_:
-            return f"stage {k} ({names[k]!r})"
         return f"exit {k}"
 
-    def _route_linear(self, model, X):
+    def _route_linear(self, model, X, router):
         """Let a model that has ``route_linear`` evaluate linear policies itself.
 
         A torch network then routes on its device and copies nothing but the
@@ -392,8 +322,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         route_linear = getattr(model, "route_linear", None)
         if route_linear is None or not np.array_equal(model.classes_, self.classes_):
             return None
-        linear_exit_rule = getattr(self.policy_, "_linear_exit_rule", None)
-        rule = None if linear_exit_rule is None else linear_exit_rule()
+        rule = router.linear_exit_rule()
         if rule is None:
             return None
         proba, stage = route_linear(X, rule)
@@ -407,6 +336,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Returns
         -------
@@ -426,6 +356,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Yields
         ------
@@ -441,15 +372,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             yield from _chunks.staged_in_chunks(self._staged_rows, X, slices, self.n_stages_)
 
     def _staged_rows(self, X):
-        model = self.stage_model_
-        state = model.init_exits(X)
-        rows = np.arange(_num_samples(X))
-        for k in range(self.n_stages_):
-            yield align_proba(
-                np.asarray(model.predict_exit_proba(state, k, rows), dtype=float),
-                model.classes_,
-                self.classes_,
-            )
+        return iter_stage_outputs(self.stage_model_, X, self.classes_)
 
     def predict_proba(self, X):
         """Class probabilities of the stage that answers each row.
@@ -457,10 +380,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            The answering stage's probabilities.
         """
         return self._route(X, keep="proba").proba
 
@@ -470,10 +395,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The most probable class of the answering stage.
         """
         return self._route(X, keep="label").label
 
@@ -483,10 +410,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Returns
         -------
         stage : ndarray of shape (n_samples,)
+            The answering stage of each row.
         """
         return self._route(X, keep="stage").stage
 
@@ -496,10 +425,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Returns
         -------
-        path : ndarray of shape (n_samples, n_stages), dtype bool
+        path : ndarray of shape (n_samples, n_stages), dtype=bool
+            True where the row's route computed the stage.
         """
         return self._route(X, keep="path").path
 
@@ -509,6 +440,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows.
 
         Returns
         -------
@@ -527,3 +459,21 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = all(t.input_tags.sparse for t in stage_tags)
         tags.input_tags.string = all(t.input_tags.string for t in stage_tags)
         return tags
+
+
+class FixedCostWeightMixin:
+    """The router of one ``cost_weight``: a :class:`~skadaptive.RoutingPolicy`."""
+
+    _router_constraints = {"cost_weight": [Interval(numbers.Real, 0, np.inf, closed="left")]}
+
+    def _check_router_params(self):
+        """Nothing to check beyond the parameter constraints."""
+
+    def _fit_router(self, outputs, y, X, sample_weight):
+        """Learn the policies at ``cost_weight`` from the out-of-fold outputs."""
+        policy = self._policy_template(self.cost_weight)
+        return policy.fit(outputs, y, X=X, sample_weight=sample_weight)
+
+    def _operating_point(self):
+        """The fitted router's knobs, for the displays."""
+        return {"cost_weight": float(self.cost_weight)}

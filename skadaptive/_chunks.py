@@ -26,8 +26,8 @@ from sklearn import get_config
 from sklearn.utils import Bunch, gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._compat import safe_rows
-from ._stages import collect_outputs
+from ._rows import safe_rows
+from ._stages import stage_outputs
 
 # The smallest chunk: inputs of up to this many rows are computed in one piece.
 # Private knob; the tests lower it to cut small inputs into many chunks.
@@ -79,7 +79,7 @@ def row_slices(n_rows, rows):
     return list(gen_batches(n_rows, rows, min_batch_size=min(rows, MIN_CHUNK_ROWS)))
 
 
-def stage_outputs(parts, X, n_rows, classes, n_jobs, verbose=0, progress=None):
+def outputs_in_chunks(parts, X, n_rows, classes, n_jobs, verbose=0, progress=None):
     """Every stage's outputs for the rows of ``X``, computed part by part through joblib.
 
     Parameters
@@ -102,8 +102,7 @@ def stage_outputs(parts, X, n_rows, classes, n_jobs, verbose=0, progress=None):
     """
     parallel = Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")
     jobs = (
-        delayed(collect_outputs)(model, safe_rows(X, rows), _n_selected(rows, n_rows), classes)
-        for model, rows in parts
+        delayed(stage_outputs)(model, safe_rows(X, rows), classes) for model, rows in parts
     )
     results = parallel(jobs)
     if progress is not None:
@@ -114,12 +113,6 @@ def stage_outputs(parts, X, n_rows, classes, n_jobs, verbose=0, progress=None):
             outputs = np.zeros((n_rows,) + out.shape[1:])
         outputs[rows] = out
     return outputs
-
-
-def _n_selected(rows, n_rows):
-    if isinstance(rows, slice):
-        return len(range(*rows.indices(n_rows)))
-    return len(rows)
 
 
 def route_in_chunks(route_rows, X, slices):

@@ -1,35 +1,67 @@
 """Every use of private scikit-learn API, in one place.
 
 The tree-ensemble exits need the fitted trees and the steps of ``predict_proba``
-that scikit-learn keeps private.  pyproject bounds the scikit-learn versions these
-were checked against, and ``tests/test_stages.py`` checks that the last exit of
-each ensemble reproduces the model's own ``predict_proba``.
+that scikit-learn keeps private; the estimators use scikit-learn's parameter
+validation, ``_fit_context`` and a few validation helpers that are not public.
+pyproject bounds the scikit-learn versions these were checked against, and
+``tests/test_stages.py`` checks that the last exit of each ensemble reproduces the
+model's own ``predict_proba``.
 """
 
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.ensemble._forest import ForestClassifier
 from sklearn.ensemble._gradient_boosting import predict_stages
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils import _safe_indexing
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import _check_sample_weight, _num_samples
 
 __all__ = [
-    "_BaseComposition",
+    "ForestClassifier",
+    "HasMethods",
+    "Interval",
     "LinearClassifierMixin",
-    "safe_rows",
+    "StrOptions",
+    "_BaseComposition",
+    "check_sample_weight",
+    "fit_context",
     "forest_check_X",
+    "gb_add_stages",
     "gb_check_X",
     "gb_init_raw",
-    "gb_add_stages",
-    "hgb_check_X",
-    "hgb_baseline",
     "hgb_add_iterations",
+    "hgb_baseline",
+    "hgb_check_X",
+    "num_samples",
     "raw_to_proba",
+    "safe_indexing",
+    "validate_parameter_constraints",
 ]
 
+num_samples = _num_samples
+safe_indexing = _safe_indexing
 
-def safe_rows(X, rows):
-    """Rows of an array, sparse matrix, DataFrame or list."""
-    return _safe_indexing(X, rows, axis=0)
+
+def fit_context(method):
+    """``_fit_context``: validate the parameters, then fit with nested validation on.
+
+    Nested validation stays on because the stages and policy estimators are the
+    user's own estimators.
+    """
+    return _fit_context(prefer_skip_nested_validation=False)(method)
+
+
+def check_sample_weight(sample_weight, X):
+    """Non-negative float weights, one per row of ``X``."""
+    return _check_sample_weight(sample_weight, X, ensure_non_negative=True)
 
 
 # --- forests (RandomForestClassifier, ExtraTreesClassifier) ---------------------
@@ -58,8 +90,6 @@ def hgb_check_X(hgb, X):
 
 
 def hgb_baseline(hgb, n_rows):
-    import numpy as np
-
     raw = np.zeros((n_rows, hgb.n_trees_per_iteration_), dtype=hgb._baseline_prediction.dtype)
     raw += hgb._baseline_prediction
     return raw
@@ -70,6 +100,11 @@ def hgb_add_iterations(hgb, start, stop, X, raw):
     hgb._predict_iterations(
         X, hgb._predictors[start:stop], raw, False, _openmp_effective_n_threads()
     )
+
+
+def hgb_n_iterations(hgb):
+    """The number of fitted boosting iterations."""
+    return len(hgb._predictors)
 
 
 def raw_to_proba(model, raw):

@@ -7,23 +7,19 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import (
-    HasMethods,
-    StrOptions,
-    validate_parameter_constraints,
-)
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseAdaptiveClassifier
-from ._compat import safe_rows
-from ._features import FeatureBuilder
-from ._network_selection import NetworkSelectionClassifier
-from ._policy import RoutingPolicy, as_outputs
+from ._budget import check_cost_weights, learned_path
+from ._compat import HasMethods, StrOptions, validate_parameter_constraints
+from ._losses import check_outputs, output_classes, stage_losses
+from ._policy import RoutingPolicy
+from ._routers import ThresholdPolicy
+from ._rows import optional_rows
 from ._validation import check_costs
-from .baselines import ThresholdPolicy, oracle_route
+from .baselines import oracle_route
 from .metrics import _final_step
 
-DEFAULT_COST_WEIGHTS = np.r_[0.0, np.logspace(-3, 1, 12)]
 N_THRESHOLDS = 20
 _CONSTRAINTS = {
     "cv": ["cv_object"],
@@ -60,17 +56,6 @@ def _validate(caller, params):
     validate_parameter_constraints(_CONSTRAINTS, params, caller_name=caller)
 
 
-def _check_outputs(outputs, name):
-    outputs = as_outputs(outputs)
-    if outputs.ndim != 3 or outputs.shape[1] < 2:
-        raise ValueError(
-            f"{name} must have shape (n_samples, n_stages >= 2, n_classes); got {outputs.shape}."
-        )
-    if not np.all(np.isfinite(outputs)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return outputs
-
-
 def _check_grid(values, name, low=None):
     if values is None:
         return None
@@ -101,16 +86,13 @@ def _default_thresholds(outputs):
     return np.unique(np.r_[grid, np.nextafter(top.max(), np.inf)])
 
 
-def _rows(X, idx):
-    return X if X is None or isinstance(idx, slice) else safe_rows(X, idx)
-
-
 def _learned_path(template, cost_weights, fit, evaluate, cv):
     """Mean cost and accuracy on ``evaluate`` of one policy per cost weight.
 
     ``fit`` and ``evaluate`` are ``(outputs, y, X)``.  With ``cv`` (then ``fit`` is None) the
     policies are cross-fitted on ``evaluate``: each row is routed by a policy that did not
-    learn from it.
+    learn from it.  The policies come from :func:`skadaptive._budget.learned_path`, the
+    lambda sweep of budget mode.
     """
     outputs, y, X = evaluate
     classes = np.asarray(template.classes)
@@ -120,11 +102,15 @@ def _learned_path(template, cost_weights, fit, evaluate, cv):
     cost = np.zeros((len(cost_weights), len(y)))
     right = np.zeros((len(cost_weights), len(y)), dtype=bool)
     for train, test in folds:
-        fit_data = fit if cv is None else (outputs[train], y[train], _rows(X, train))
-        for i, weight in enumerate(cost_weights):
-            policy = clone(template).set_params(cost_weight=float(weight))
-            policy.fit(fit_data[0], fit_data[1], X=fit_data[2])
-            res = policy.route(outputs[test], X=_rows(X, test))
+        if cv is None:
+            fit_outputs, fit_y, fit_X = fit
+        else:
+            fit_outputs, fit_y, fit_X = outputs[train], y[train], optional_rows(X, train)
+        losses = stage_losses(fit_outputs, fit_y, classes, template.loss, template.top_k)
+        X_test = X if isinstance(test, slice) else optional_rows(X, test)
+        path = learned_path(template, cost_weights, fit_outputs, losses, fit_X)
+        for i, (_, policy) in enumerate(path):
+            res = policy.route(outputs[test], X=X_test)
             cost[i, test] = res.cost
             right[i, test] = classes[res.proba.argmax(axis=1)] == y[test]
     return Bunch(cost_weight=cost_weights, cost=cost.mean(axis=1), accuracy=right.mean(axis=1))
@@ -265,8 +251,7 @@ class CostAccuracyDisplay:
         labels = {"learned": f"{name or 'learned'} (cost_weight sweep)"}
         if self.operating_point_ is not None:
             points["estimator"] = self.operating_point_
-            weight = self.operating_point_.cost_weight
-            labels["estimator"] = f"{name or 'estimator'} (fitted, cost_weight={weight:g})"
+            labels["estimator"] = f"{name or 'estimator'} ({_describe(self.operating_point_)})"
         self.lines_ = {}
         for key, pts in points.items():
             style = dict(_STYLES[key], **({"label": labels[key]} if key in labels else {}))
@@ -330,7 +315,8 @@ class CostAccuracyDisplay:
         costs : array-like of shape (n_stages,), default=None
             Cost of each stage (incremental for exits, own cost for models); None: 1 each.
         cost_weights : array-like, default=None
-            The learned path's lambdas; None: 0 and ``np.logspace(-3, 1, 12)``.
+            The learned path's lambdas; None: budget mode's path, 0 and 13 values from
+            1e-4 to 1, log-spaced.
         thresholds : array-like, default=None
             Maximum-probability thresholds; None: quantiles of the non-final stages'
             largest probabilities on the evaluation rows, and one above them all.
@@ -351,7 +337,7 @@ class CostAccuracyDisplay:
         """
         _pyplot("CostAccuracyDisplay.from_predictions")
         _validate("CostAccuracyDisplay.from_predictions", locals())
-        outputs = _check_outputs(stage_outputs, "stage_outputs")
+        outputs = check_outputs(stage_outputs, "stage_outputs")
         y = column_or_1d(y)
         if len(y) != len(outputs):
             raise ValueError(f"y has {len(y)} rows but stage_outputs has {len(outputs)}.")
@@ -363,7 +349,7 @@ class CostAccuracyDisplay:
         else:
             if cv is not None:
                 raise ValueError("cv cross-fits on stage_outputs: pass it without eval_outputs.")
-            evaluate = (_check_outputs(eval_outputs, "eval_outputs"), column_or_1d(y_eval), None)
+            evaluate = (check_outputs(eval_outputs, "eval_outputs"), column_or_1d(y_eval), None)
             if evaluate[0].shape[1:] != outputs.shape[1:] or len(evaluate[1]) != len(evaluate[0]):
                 raise ValueError(
                     f"eval_outputs {evaluate[0].shape} and y_eval ({len(evaluate[1])} rows) "
@@ -371,12 +357,7 @@ class CostAccuracyDisplay:
                 )
             fit, evaluation = (outputs, y, None), "held-out"
         n_stages = outputs.shape[1]
-        classes = np.unique(y) if classes is None else np.asarray(classes)
-        if len(classes) != outputs.shape[2]:
-            raise ValueError(
-                f"stage_outputs has {outputs.shape[2]} columns but there are {len(classes)} "
-                "classes; pass classes= to name the columns."
-            )
+        classes = output_classes(classes, y, outputs.shape[2])
         costs = check_costs(np.ones(n_stages) if costs is None else costs, n_stages)
         template = RoutingPolicy(
             costs,
@@ -385,13 +366,12 @@ class CostAccuracyDisplay:
             features=features,
             classes=classes,
         )
-        weights = DEFAULT_COST_WEIGHTS if cost_weights is None else cost_weights
         points = _sweep(
             template,
             fit=fit,
             evaluate=evaluate,
             cv=cv,
-            cost_weights=_check_grid(weights, "cost_weights", low=0),
+            cost_weights=np.unique(check_cost_weights(cost_weights)),
             thresholds=_check_grid(thresholds, "thresholds"),
             reference=reference or ("last" if topology == "jump" else "full"),
             names=_check_names(stage_names, n_stages),
@@ -456,11 +436,10 @@ class CostAccuracyDisplay:
         outputs = np.stack(list(final.staged_predict_proba(Xt)), axis=1)
         if len(y) != len(outputs):
             raise ValueError(f"y has {len(y)} rows but X has {len(outputs)}.")
-        template = clone(final.policy_)
-        uses_X = FeatureBuilder(template.features).uses_X
-        weights = _check_grid(
-            DEFAULT_COST_WEIGHTS if cost_weights is None else cost_weights, "cost_weights", low=0
-        )
+        template = final._policy_template(0.0)
+        uses_X = template.uses_X
+        weights = np.unique(check_cost_weights(cost_weights))
+        operating = final._operating_point()
         if y_train is None:
             fit, cv, evaluation = None, 5 if cv is None else cv, "cross-fitted on (X, y)"
         else:
@@ -477,17 +456,16 @@ class CostAccuracyDisplay:
                     f"y_train has {len(y_train)} rows; the estimator was fitted on "
                     f"{len(final.oof_outputs_)} (its oof_outputs_)."
                 )
-            _check_training_labels(final, template, y_train)
+            _check_training_labels(final, template, y_train, operating["cost_weight"])
             fit, evaluation = (final.oof_outputs_, y_train, None), "held-out"
-            if cost_weights is None:
-                weights = np.union1d(weights, [final.cost_weight])
+            if cost_weights is None and operating["cost_weight"] is not None:
+                weights = np.union1d(weights, [operating["cost_weight"]])
         res = final.route(Xt)
         own = dict(
             cost=float(res.cost.mean()),
             accuracy=_accuracy(res.proba, y, final.classes_),
-            cost_weight=float(final.cost_weight),
+            **operating,
         )
-        selection = isinstance(final, NetworkSelectionClassifier)
         points = _sweep(
             template,
             fit=fit,
@@ -495,12 +473,24 @@ class CostAccuracyDisplay:
             cv=cv,
             cost_weights=weights,
             thresholds=_check_grid(thresholds, "thresholds"),
-            reference="last" if selection else "full",
-            names=_stage_names(final),
+            reference="last" if final._independent_stages else "full",
+            names=final._stage_names(),
         )
         name = type(final).__name__ if name is None else name
         disp = cls(**points, operating_point=own, evaluation=evaluation, name=name)
         return disp.plot(ax=ax, relative_cost=relative_cost)
+
+
+def _describe(operating_point):
+    """The legend's words for a fitted estimator's router."""
+    knobs = [f"cost_weight={operating_point.cost_weight:g}"]
+    if operating_point.get("family") is not None:
+        knobs = [operating_point.family]
+        if operating_point.cost_weight is not None:
+            knobs.append(f"cost_weight={operating_point.cost_weight:g}")
+        if operating_point.get("target_scale") is not None:
+            knobs.append(f"target_scale={operating_point.target_scale:g}")
+    return "fitted, " + ", ".join(knobs)
 
 
 def _final_adaptive(estimator, X):
@@ -517,15 +507,14 @@ def _final_adaptive(estimator, X):
     return _final_step(estimator, X)
 
 
-def _stage_names(final):
-    if isinstance(final, NetworkSelectionClassifier):
-        return [name for name, _ in final.estimators]
-    return [f"exit {k}" for k in range(final.n_stages_)]
+def _check_training_labels(final, template, y_train, cost_weight):
+    """Warn when refitting the estimator's policy on ``y_train`` does not reproduce it.
 
-
-def _check_training_labels(final, template, y_train):
-    """Warn when refitting the estimator's policy on ``y_train`` does not reproduce it."""
-    refit = clone(template).fit(final.oof_outputs_, y_train)
+    Only a learned policy (``RoutingPolicy``) can be checked this way.
+    """
+    if not isinstance(final.policy_, RoutingPolicy) or cost_weight is None:
+        return
+    refit = clone(template).set_params(cost_weight=cost_weight).fit(final.oof_outputs_, y_train)
     if not np.isclose(refit.train_objective_, final.policy_.train_objective_):
         warnings.warn(
             "Refitting the estimator's policy on y_train does not reproduce its training "

@@ -1,10 +1,17 @@
-"""EarlyExitClassifier: one model with several exits."""
+"""Early exit: one model with several exits.
+
+:class:`EarlyExitClassifier` (one ``cost_weight``) and its budget sibling
+:class:`EarlyExitClassifierCV` (a target) share ``_EarlyExitBase``, which says what
+the stages are: the exits of one model, each continuing from the one before, so
+that the reference is the full model (every exit).
+"""
 
 import functools
 
-from sklearn.utils._param_validation import HasMethods
-
-from ._base import COMMON_CONSTRAINTS, BaseAdaptiveClassifier
+from ._base import COMMON_CONSTRAINTS, BaseAdaptiveClassifier, FixedCostWeightMixin
+from ._budget import FAMILIES, BudgetMixin
+from ._compat import HasMethods
+from ._docs import docstring
 from ._stages import (
     DEFAULT_EXITS,
     check_exit_estimator,
@@ -13,97 +20,40 @@ from ._stages import (
     unfrozen,
 )
 
+_COMMON_AFTER = ["policy_estimator", "features", "loss", "top_k", "cv", "n_jobs"]
+_COMMON_AFTER += ["random_state", "verbose", "memory"]
+_ATTRIBUTES = ["estimator_", "exits_", "stage_model_", "classes_", "costs_", "normalized_costs_"]
+_ATTRIBUTES_AFTER = ["oof_outputs_", "n_stages_", "n_features_in_", "feature_names_in_"]
+_CONSTRAINTS = {"estimator": [HasMethods(["fit"])], "exits": ["array-like", None]}
 
-class EarlyExitClassifier(BaseAdaptiveClassifier):
-    """Stop computing one model as soon as an exit's answer is good enough.
 
-    A model with several exits (the first trees of a boosted ensemble or a
-    forest, the intermediate heads of a network) is evaluated exit by exit.  After
-    each exit a learned policy decides whether to answer or pay for the next
-    stage; a later stage continues from the earlier computation (partial sums,
-    activations) and only for the rows still active.  The policies minimise
-    ``E[loss + cost_weight * cost]`` with the bottom-up reduction of Bolukbasi et
-    al., "Adaptive Neural Networks for Efficient Inference" (ICML 2017), learned on
-    out-of-fold exit outputs.
+class _EarlyExitBase(BaseAdaptiveClassifier):
+    """The stages of early exit: the exits of ``estimator``."""
 
-    Parameters
-    ----------
-    estimator : estimator
-        The multi-exit model: a ``HistGradientBoostingClassifier``,
-        ``GradientBoostingClassifier``, ``RandomForestClassifier`` or
-        ``ExtraTreesClassifier`` (exits after given numbers of trees), or any
-        classifier that implements the multi-exit protocol (``init_exits(X)``,
-        ``predict_exit_proba(state, k, rows)``, ``n_exits_`` and ``classes_``
-        once fitted; see the user guide).  An unfitted model is cross-fitted
-        (``cv``) and refitted on all rows; one wrapped in
-        :class:`sklearn.frozen.FrozenEstimator` is used as it is (pass held-out
-        rows to ``fit``).
-    exits : sequence of int or float, default=None
-        For tree ensembles: the number of trees (boosting iterations) after which
-        each exit answers, increasing; floats in (0, 1] are fractions of the
-        fitted trees.  ``None`` means ``(0.125, 0.25, 0.5, 1.0)``.  Must be None for
-        a protocol model, which defines its own exits.
-    costs : array-like of shape (n_exits,), "time" or None, default=None
-        Incremental cost of each exit, in any unit.  ``None``: the number of trees
-        each exit adds (tree ensembles), the model's ``exit_costs_`` (protocol
-        models that have it), else measured time.  ``"time"``: measured per-row
-        wall-clock time of each stage.
-    cost_weight : float, default=0.1
-        Lambda.  Costs are normalised so that the full model costs 1, so
-        ``cost_weight`` reads as "errors traded per full-model evaluation".
-    policy_estimator : classifier, default=None
-        Binary classifier whose ``fit`` takes ``sample_weight``, cloned for each
-        exit.  ``None`` means ``LogisticRegression(max_iter=1000)``.
-    features : {"summary", "proba", "proba+X"} or callable, default="summary"
-        Policy input at exit ``k``, from exits ``0..k``: see
-        :class:`NetworkSelectionClassifier`.
-    loss : {"zero_one", "top_k"} or callable, default="zero_one"
-    top_k : int, default=5
-    cv : int, cross-validation generator or iterable, default=5
-    n_jobs : int, default=None
-        Workers for ``fit``: see :class:`NetworkSelectionClassifier`.
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
-    memory : str, joblib.Memory or None, default=None
-        Caches everything ``fit`` computes with the stages (cross-fitted outputs,
-        fitted stages, measured costs), as :class:`~sklearn.pipeline.Pipeline`
-        caches transformers: see :class:`NetworkSelectionClassifier`.
+    def _stage_templates(self):
+        check_exit_estimator(self.estimator, self.exits)
+        return [self.estimator]
 
-    Attributes
-    ----------
-    estimator_ : estimator
-        The model fitted on all rows (a frozen one as it was given).
-    exits_ : list of int or None
-        Tree counts of the exits (tree ensembles).
-    classes_, costs_, normalized_costs_, policy_, oof_outputs_, n_stages_,
-    n_features_in_, feature_names_in_
-        As in :class:`NetworkSelectionClassifier`.
+    def _n_stages_hint(self):
+        if implements_exit_protocol(unfrozen(self.estimator)):
+            return None
+        return len(DEFAULT_EXITS if self.exits is None else self.exits)
 
-    See Also
-    --------
-    NetworkSelectionClassifier : a ladder of separate models.
+    def _stage_factory(self):
+        return functools.partial(single_model_exits, exits=self.exits)
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn.ensemble import HistGradientBoostingClassifier
-    >>> from skadaptive import EarlyExitClassifier
-    >>> X, y = load_digits(return_X_y=True)
-    >>> clf = EarlyExitClassifier(
-    ...     HistGradientBoostingClassifier(max_iter=40, early_stopping=False, random_state=0),
-    ...     exits=[5, 10, 20, 40], cost_weight=0.05, cv=3, random_state=0,
-    ... ).fit(X[:1200], y[:1200])
-    >>> clf.costs_.tolist()
-    [5.0, 5.0, 10.0, 20.0]
-    >>> float(clf.score(X[1200:], y[1200:])) > 0.85
-    True
-    >>> bool(clf.predict_cost(X[1200:]).mean() < 40)  # the full model costs 40 trees
-    True
-    """
+    def _stage_names(self):
+        return [f"exit {k}" for k in range(self.n_stages_)]
 
+    def _store_fitted_stages(self, fitted):
+        self.estimator_ = fitted[0]
+        self.exits_ = getattr(self.stage_model_, "counts", None)
+
+
+class EarlyExitClassifier(FixedCostWeightMixin, _EarlyExitBase):
     _parameter_constraints = {
-        "estimator": [HasMethods(["fit"])],
-        "exits": ["array-like", None],
+        **_CONSTRAINTS,
+        **FixedCostWeightMixin._router_constraints,
         **COMMON_CONSTRAINTS,
     }
 
@@ -138,18 +88,165 @@ class EarlyExitClassifier(BaseAdaptiveClassifier):
         self.verbose = verbose
         self.memory = memory
 
-    def _stage_templates(self):
-        check_exit_estimator(self.estimator, self.exits)
-        return [self.estimator]
 
-    def _n_stages_hint(self):
-        if implements_exit_protocol(unfrozen(self.estimator)):
-            return None
-        return len(DEFAULT_EXITS if self.exits is None else self.exits)
+EarlyExitClassifier.__doc__ = docstring(
+    """Stop computing one model as soon as an exit's answer is good enough.
 
-    def _stage_factory(self):
-        return functools.partial(single_model_exits, exits=self.exits)
+    A model with several exits (the first trees of a boosted ensemble or a
+    forest, the intermediate heads of a network) is evaluated exit by exit.  After
+    each exit a learned policy decides whether to answer or pay for the next
+    stage; a later stage continues from the earlier computation (partial sums,
+    activations) and only for the rows still active.  The policies minimise
+    ``E[loss + cost_weight * cost]`` with the bottom-up reduction of Bolukbasi et
+    al., "Adaptive Neural Networks for Efficient Inference" (ICML 2017), learned on
+    out-of-fold exit outputs.
 
-    def _store_fitted_stages(self, fitted):
-        self.estimator_ = fitted[0]
-        self.exits_ = getattr(self.stage_model_, "counts", None)
+    Parameters
+    ----------
+{parameters}
+
+    Attributes
+    ----------
+{attributes}
+
+    See Also
+    --------
+    EarlyExitClassifierCV : The same exits, routed to meet a target.
+    NetworkSelectionClassifier : A ladder of separate models.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> from skadaptive import EarlyExitClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = EarlyExitClassifier(
+    ...     HistGradientBoostingClassifier(max_iter=40, early_stopping=False, random_state=0),
+    ...     exits=[5, 10, 20, 40], cost_weight=0.05, cv=3, random_state=0,
+    ... ).fit(X[:1200], y[:1200])
+    >>> clf.costs_.tolist()
+    [5.0, 5.0, 10.0, 20.0]
+    >>> round(clf.score(X[1200:], y[1200:]), 3)
+    0.891
+    >>> round(float(clf.predict_cost(X[1200:]).mean()), 1)   # the full model costs 40 trees
+    9.9
+    """,
+    ["estimator", "exits", "costs_exits", "cost_weight", *_COMMON_AFTER],
+    [*_ATTRIBUTES, "policy_learned", *_ATTRIBUTES_AFTER],
+)
+
+
+class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
+    _parameter_constraints = {
+        **_CONSTRAINTS,
+        **BudgetMixin._router_constraints,
+        **COMMON_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        max_accuracy_loss=None,
+        max_cost=None,
+        max_relative_cost=None,
+        families=FAMILIES,
+        cost_weights=None,
+        selection_cv=5,
+        exits=None,
+        costs=None,
+        policy_estimator=None,
+        features="summary",
+        loss="zero_one",
+        top_k=5,
+        cv=5,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        memory=None,
+    ):
+        self.estimator = estimator
+        self.max_accuracy_loss = max_accuracy_loss
+        self.max_cost = max_cost
+        self.max_relative_cost = max_relative_cost
+        self.families = families
+        self.cost_weights = cost_weights
+        self.selection_cv = selection_cv
+        self.exits = exits
+        self.costs = costs
+        self.policy_estimator = policy_estimator
+        self.features = features
+        self.loss = loss
+        self.top_k = top_k
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.memory = memory
+
+
+EarlyExitClassifierCV.__doc__ = docstring(
+    """An early-exit classifier that meets a cost or accuracy target.
+
+    Instead of ``cost_weight``, give a target.  The exits' out-of-fold outputs are
+    computed once (as in :class:`EarlyExitClassifier`); on held-out folds of them,
+    the learned policies over a whole path of ``cost_weight`` values, per-exit
+    confidence thresholds tuned jointly, thresholds on the learned policies' scores
+    and the reference (the full model) are compared, and the one that meets the
+    target most cheaply (or, for a cost target, most accurately) is refitted on
+    every row.
+
+    Parameters
+    ----------
+{parameters}
+
+    Attributes
+    ----------
+{attributes}
+
+    See Also
+    --------
+    EarlyExitClassifier : The same exits at one ``cost_weight``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> from skadaptive import EarlyExitClassifierCV
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = EarlyExitClassifierCV(
+    ...     HistGradientBoostingClassifier(max_iter=40, early_stopping=False, random_state=0),
+    ...     exits=[5, 10, 20, 40], max_relative_cost=0.5, cost_weights=[0, 0.01, 0.1],
+    ...     cv=3, random_state=0,
+    ... ).fit(X[:1200], y[:1200])
+    >>> bool(clf.cv_results_["mean_test_relative_cost"][clf.best_index_] <= 0.5)
+    True
+    >>> round(float(clf.predict_cost(X[1200:]).mean()) / 40, 2)   # a fraction of the full model
+    0.3
+    """,
+    [
+        "estimator",
+        "max_accuracy_loss",
+        "max_cost",
+        "max_relative_cost",
+        "families",
+        "cost_weights",
+        "selection_cv",
+        "exits",
+        "costs_exits",
+        *_COMMON_AFTER,
+    ],
+    [
+        "cv_results_",
+        "best_index_",
+        "best_family_",
+        "cost_weight_",
+        "target_scale_",
+        "policy_budget",
+        *_ATTRIBUTES,
+        *_ATTRIBUTES_AFTER,
+    ],
+)
+
+for _cls in (EarlyExitClassifier, EarlyExitClassifierCV):
+    _cls.__module__ = "skadaptive"  # where saved files find them

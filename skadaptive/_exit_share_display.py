@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import column_or_1d
 
-from ._display import _check_names, _final_adaptive, _pyplot, _stage_names
+from ._display import _check_names, _final_adaptive, _pyplot
 
 
 class ExitShareDisplay:
@@ -121,7 +121,7 @@ class ExitShareDisplay:
         """
         _pyplot("ExitShareDisplay.from_estimator")
         final, Xt = _final_adaptive(estimator, X)
-        stage_names = _stage_names(final) if stage_names is None else stage_names
+        stage_names = final._stage_names() if stage_names is None else stage_names
         name = type(final).__name__ if name is None else name
         return cls.from_predictions(
             final.apply(Xt), n_stages=final.n_stages_, stage_names=stage_names, name=name, ax=ax

@@ -10,7 +10,21 @@ import numpy as np
 from scipy import sparse
 
 N_TOP = 3  # largest sorted probabilities kept by the "summary" features
-_EPS = 1e-12
+EPS = 1e-12  # probability floor of the entropy
+
+
+def entropy(proba):
+    """The entropy (in nats) of each row of class probabilities.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    entropy : ndarray of shape (n_samples,)
+    """
+    return -np.sum(proba * np.log(np.clip(proba, EPS, None)), axis=-1)
 
 
 def summary_width(n_classes):
@@ -33,8 +47,7 @@ def summary_block(proba):
     n_top = min(N_TOP, proba.shape[1])
     top = -np.sort(-proba, axis=1)[:, :n_top]
     margin = top[:, :1] - top[:, 1:2] if n_top > 1 else top[:, :1]
-    entropy = -np.sum(proba * np.log(np.clip(proba, _EPS, None)), axis=1, keepdims=True)
-    return np.hstack([top, margin, entropy])
+    return np.hstack([top, margin, entropy(proba)[:, None]])
 
 
 class FeatureBuilder:
@@ -57,6 +70,10 @@ class FeatureBuilder:
     @property
     def uses_X(self):
         return callable(self.kind) or self.kind == "proba+X"
+
+    def width(self, n_classes):
+        """Columns of :meth:`block` for ``n_classes`` classes."""
+        return summary_width(n_classes) if self.kind == "summary" else n_classes
 
     def block(self, proba):
         """The cached per-stage block (``None`` for a callable)."""

@@ -1,46 +1,58 @@
 """What ``fit`` computes with the stages: cross-fitted or frozen outputs, and costs.
 
-Nothing here depends on the routing policies, so that ``memory`` can cache
-:func:`stage_pass` and a search over policy parameters runs the stages once.
+Nothing here depends on the routing policies, so that ``memory`` can cache the
+stage pass and a search over policy parameters runs the stages once.  One
+:class:`StagePass` carries the settings of a pass.
 """
 
+import dataclasses
 import hashlib
 import logging
 import pickle
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _num_samples, check_memory, has_fit_parameter
+from sklearn.utils.validation import check_memory, has_fit_parameter
 
-from . import _chunks, _compat
-from ._stages import collect_outputs, measure_costs
+from . import _chunks
+from ._compat import num_samples
+from ._rows import safe_rows
+from ._stages import measure_costs, stage_outputs
 
 logger = logging.getLogger("skadaptive")
 
 
-def _fit_stage(estimator, X, y, sample_weight, rows):
-    """Fit a clone of one stage on ``rows`` (None: all rows); frozen stages as they are."""
-    estimator = clone(estimator)
-    if isinstance(estimator, FrozenEstimator):
+def seeds(random_state, n):
+    """``n`` integer seeds drawn from ``random_state``; Nones when it is None."""
+    if random_state is None:
+        return [None] * n
+    rng = check_random_state(random_state)
+    return [int(seed) for seed in rng.randint(np.iinfo(np.int32).max, size=n)]
+
+
+def seed_unset(estimator, seed):
+    """``estimator``, or a clone whose ``random_state`` parameters left at None get ``seed``.
+
+    So that the estimators' ``random_state`` makes a fit reproducible even with
+    unseeded random stages or policies, as ensembles seed their base estimators.
+    Seeds the user set, and frozen estimators, are kept.
+    """
+    if seed is None or estimator is None or isinstance(estimator, FrozenEstimator):
         return estimator
-    if rows is not None:
-        X, y = _compat.safe_rows(X, rows), y[rows]
-        sample_weight = None if sample_weight is None else sample_weight[rows]
-    if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
-        return estimator.fit(X, y, sample_weight=sample_weight)
-    return estimator.fit(X, y)
-
-
-def _fold_outputs(make_model, templates, X, y, sample_weight, train, test, classes):
-    fitted = _fit_fold(templates, X, y, sample_weight, train)
-    X_test = _compat.safe_rows(X, test)
-    return collect_outputs(make_model(fitted, classes), X_test, len(test), classes)
-
-
-def _fit_fold(templates, X, y, sample_weight, train):
-    return [_fit_stage(t, X, y, sample_weight, train) for t in templates]
+    if not hasattr(estimator, "get_params"):
+        return estimator
+    unset = {
+        name: seed
+        for name, value in estimator.get_params(deep=True).items()
+        if (name == "random_state" or name.endswith("__random_state")) and value is None
+    }
+    if not unset:
+        return estimator
+    return clone(estimator).set_params(**unset)
 
 
 def all_frozen(templates):
@@ -60,31 +72,6 @@ def stages_key(templates):
     return [hashlib.sha256(pickle.dumps(t, protocol=5)).hexdigest() for t in templates]
 
 
-def _keyed_frozen_outputs(key, model, X, n_rows, classes):
-    return collect_outputs(model, X, n_rows, classes)
-
-
-def cached_stage_pass(memory, templates, *args):
-    """:func:`stage_pass` through ``memory`` (None: no cache), keyed by :func:`stages_key`."""
-    if memory is None:
-        return stage_pass(templates, *args)
-    cached = check_memory(memory).cache(
-        stage_pass, ignore=["templates", "n_jobs", "verbose", "row_bytes"]
-    )
-    return cached(templates, *args, key=stages_key(templates))
-
-
-def cached_frozen_outputs(memory, templates, model, X, classes):
-    """Every frozen stage's outputs on ``X``, through ``memory``.
-
-    Frozen stages answer a row the same way in every fit, so the scorers of a
-    grid search (:func:`skadaptive.metrics.budget_scoring`) compute a held-out
-    fold's outputs once for all candidates and route every candidate on them.
-    """
-    cached = check_memory(memory).cache(_keyed_frozen_outputs, ignore=["model"])
-    return cached(stages_key(templates), model, X, _num_samples(X), classes)
-
-
 def progress_bar(verbose, total, desc):
     """A function wrapping an iterable in a tqdm progress bar when ``verbose``, else as is.
 
@@ -100,109 +87,185 @@ def progress_bar(verbose, total, desc):
     return lambda iterable: tqdm(iterable, total=total, desc=desc)
 
 
-def stage_pass(
-    templates,
-    make_model,
-    X,
-    y,
-    sample_weight,
-    classes,
-    cv,
-    cost_mode,
-    timing_rows,
-    n_jobs,
-    verbose,
-    row_bytes,
-    key=None,
-):
+@dataclasses.dataclass(frozen=True)
+class StagePass:
+    """The settings of one stage pass: everything ``fit`` computes with the stages.
+
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model(fitted_stages, classes)`` -> the multi-exit view of the stages.
+        A module-level function (or a partial of one), so that it pickles for
+        ``memory``.
+    classes : ndarray
+        The column order of the outputs.
+    cv : cross-validation splitter or None
+        The folds of the out-of-fold outputs; None with frozen stages.
+    cost_mode : {"given", "auto", "time"}
+        ``"given"``: no timing; ``"auto"``: time the stages unless the model has
+        ``exit_costs_``; ``"time"``: time them.
+    timing_rows : ndarray or None
+        The rows the stages are timed on.
+    n_jobs, verbose, row_bytes
+        How the pass runs (joblib workers, logging, bytes per row of the chunks);
+        they do not change its results, and ``memory`` ignores them.
+    """
+
+    make_model: Any
+    classes: Any
+    cv: Any = None
+    cost_mode: str = "given"
+    timing_rows: Any = None
+    n_jobs: Any = None
+    verbose: int = 0
+    row_bytes: int = 1
+
+    def run(self, templates, X, y, sample_weight=None, memory=None):
+        """The pass over ``templates`` (through ``memory``, keyed by :func:`stages_key`).
+
+        Returns
+        -------
+        result : Bunch
+            ``outputs`` (the out-of-fold stage outputs: cross-fitting, or the frozen
+            stages on every row), ``fitted`` (the stages fitted on every row),
+            ``model`` (their multi-exit view) and ``measured`` (per-row stage times,
+            or None when the cost mode does not ask for them).
+        """
+        if memory is None:
+            return _stage_pass(self, templates, X, y, sample_weight)
+        key_settings = dataclasses.replace(self, n_jobs=None, verbose=0, row_bytes=1)
+        cached = check_memory(memory).cache(_cached_stage_pass, ignore=["templates", "settings"])
+        return cached(key_settings, stages_key(templates), X, y, sample_weight, templates, self)
+
+
+def _cached_stage_pass(key_settings, key, X, y, sample_weight, templates, settings):
+    """:func:`_stage_pass`, with the arguments that ``memory`` hashes first."""
+    return _stage_pass(settings, templates, X, y, sample_weight)
+
+
+def _fit_stage(estimator, X, y, sample_weight, rows):
+    """Fit a clone of one stage on ``rows`` (None: all rows); frozen stages as they are."""
+    estimator = clone(estimator)
+    if isinstance(estimator, FrozenEstimator):
+        return estimator
+    if rows is not None:
+        X, y = safe_rows(X, rows), y[rows]
+        sample_weight = None if sample_weight is None else sample_weight[rows]
+    if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
+        return estimator.fit(X, y, sample_weight=sample_weight)
+    return estimator.fit(X, y)
+
+
+def _fit_fold(templates, X, y, sample_weight, train):
+    return [_fit_stage(t, X, y, sample_weight, train) for t in templates]
+
+
+def _fold_outputs(make_model, templates, X, y, sample_weight, train, test, classes):
+    fitted = _fit_fold(templates, X, y, sample_weight, train)
+    return stage_outputs(make_model(fitted, classes), safe_rows(X, test), classes)
+
+
+def frozen_outputs(memory, templates, model, X, classes):
+    """Every frozen stage's outputs on ``X``, through ``memory``.
+
+    Frozen stages answer a row the same way in every fit, so the scorers of a
+    grid search (:func:`skadaptive.metrics.budget_scoring`) compute a held-out
+    fold's outputs once for all candidates and route every candidate on them.
+    """
+    cached = check_memory(memory).cache(_keyed_frozen_outputs, ignore=["model"])
+    return cached(stages_key(templates), model, X, classes)
+
+
+def _keyed_frozen_outputs(key, model, X, classes):
+    return stage_outputs(model, X, classes)
+
+
+def _stage_pass(settings, templates, X, y, sample_weight):
     """Everything ``fit`` computes with the stages, and nothing that depends on the policies.
 
-    Returns the out-of-fold stage outputs (cross-fitting, or the frozen stages on
-    every row), the fitted stages and the measured per-row stage times (None when
-    ``cost_mode`` does not ask for them).  A module-level function of its inputs
-    only, so that ``memory`` can cache it: a grid search over ``cost_weight`` or
-    any other policy parameter then runs the stages once per training set.
-    ``key`` is unused here: :func:`cached_stage_pass` passes :func:`stages_key`
-    there, for the cache to hash instead of ``templates``.
-
     Stage outputs are computed in row chunks of at most ``working_memory`` (see
-    :mod:`skadaptive._chunks`; ``row_bytes`` is the estimate per row), dispatched
-    through joblib: the chunks of frozen stages' outputs, or, when a fold's
-    held-out rows exceed one chunk, the chunks of every fold's held-out rows after
-    the folds' stages are fitted.  The outputs do not depend on the chunks.
+    :mod:`skadaptive._chunks`), dispatched through joblib: the chunks of frozen
+    stages' outputs, or, when a fold's held-out rows exceed one chunk, the chunks of
+    every fold's held-out rows after the folds' stages are fitted.  The outputs do
+    not depend on the chunks.
     """
-    n_samples = _num_samples(X)
-    joblib_verbose = max(0, int(verbose) - 1)
+    s = settings
+    n_samples = num_samples(X)
     if all_frozen(templates):
         fitted = [clone(t) for t in templates]
-        model = make_model(fitted, classes)
-        slices = _chunks.row_slices(
-            n_samples, _chunks.chunk_rows(row_bytes, n_rows=n_samples, n_jobs=n_jobs)
-        )
-        if verbose:
+        model = s.make_model(fitted, s.classes)
+        rows = _chunks.chunk_rows(s.row_bytes, n_rows=n_samples, n_jobs=s.n_jobs)
+        slices = _chunks.row_slices(n_samples, rows)
+        if s.verbose:
             logger.info(
                 "All stages are frozen: computing their outputs on %d rows in %d chunks.",
                 n_samples,
                 len(slices),
             )
         if len(slices) == 1:
-            outputs = collect_outputs(model, X, n_samples, classes)
+            outputs = stage_outputs(model, X, s.classes)
         else:
-            outputs = _chunks.stage_outputs(
-                [(model, rows) for rows in slices],
-                X,
-                n_samples,
-                classes,
-                n_jobs,
-                joblib_verbose,
-                progress_bar(verbose, len(slices), "frozen stages' outputs"),
-            )
+            parts = [(model, rows) for rows in slices]
+            outputs = _outputs_of_parts(s, parts, X, n_samples, "frozen stages' outputs")
     else:
-        outputs, fitted = _cross_fit(
-            templates, make_model, X, y, sample_weight, classes, cv, n_jobs, verbose, row_bytes
-        )
+        outputs, fitted = _cross_fit(s, templates, X, y, sample_weight)
+        model = s.make_model(fitted, s.classes)
     measured = None
-    model = make_model(fitted, classes)
-    if cost_mode == "time" or (cost_mode == "auto" and getattr(model, "exit_costs_", None) is None):
-        X_timing = _compat.safe_rows(X, timing_rows)
+    if s.cost_mode == "time" or (
+        s.cost_mode == "auto" and getattr(model, "exit_costs_", None) is None
+    ):
+        X_timing = safe_rows(X, s.timing_rows)
         if hasattr(model, "measure_exit_costs"):  # the model knows how to time its device
             measured = np.maximum(np.asarray(model.measure_exit_costs(X_timing), float), 1e-12)
         else:
-            measured = measure_costs(model, X_timing, len(timing_rows))
-        if verbose:
+            measured = measure_costs(model, X_timing)
+        if s.verbose:
             logger.info("Measured per-row stage costs (seconds): %s", measured)
-    return outputs, fitted, measured
+    return Bunch(outputs=outputs, fitted=fitted, model=model, measured=measured)
 
 
-def _cross_fit(templates, make_model, X, y, sample_weight, classes, cv, n_jobs, verbose, row_bytes):
+def _outputs_of_parts(settings, parts, X, n_samples, desc):
+    """The outputs of ``parts`` of the rows, computed through joblib."""
+    return _chunks.outputs_in_chunks(
+        parts,
+        X,
+        n_samples,
+        settings.classes,
+        settings.n_jobs,
+        max(0, int(settings.verbose) - 1),
+        progress_bar(settings.verbose, len(parts), desc),
+    )
+
+
+def _cross_fit(settings, templates, X, y, sample_weight):
     """Out-of-fold outputs and the stages refitted on every row.
 
     When every fold's held-out rows fit in one chunk, each job fits a fold's stages
     and computes their outputs at once; otherwise the jobs fit the folds' stages,
     and the held-out rows' outputs follow in chunks, through joblib again.
     """
-    n_samples = _num_samples(X)
-    splits = list(cv.split(X, y))
-    if verbose:
+    s = settings
+    n_samples = num_samples(X)
+    splits = list(s.cv.split(X, y))
+    if s.verbose:
         logger.info("Cross-fitting %d stage estimators on %d folds.", len(templates), len(splits))
     covered = np.zeros(n_samples, dtype=bool)
     for _, test in splits:
         covered[test] = True
     if not covered.all():
         raise ValueError("cv must put every row in a test fold once (a partition, as KFold).")
-    joblib_verbose = max(0, int(verbose) - 1)
-    rows_per_chunk = _chunks.chunk_rows(row_bytes)
+    rows_per_chunk = _chunks.chunk_rows(s.row_bytes)
     in_one_chunk = all(len(test) <= rows_per_chunk for _, test in splits)
-    parallel = Parallel(n_jobs=n_jobs, verbose=joblib_verbose, return_as="generator")
+    parallel = Parallel(n_jobs=s.n_jobs, verbose=max(0, int(s.verbose) - 1), return_as="generator")
     if in_one_chunk:
         jobs = [
-            delayed(_fold_outputs)(make_model, templates, X, y, sample_weight, tr, te, classes)
+            delayed(_fold_outputs)(s.make_model, templates, X, y, sample_weight, tr, te, s.classes)
             for tr, te in splits
         ]
     else:
         jobs = [delayed(_fit_fold)(templates, X, y, sample_weight, tr) for tr, _ in splits]
     jobs += [delayed(_fit_stage)(t, X, y, sample_weight, None) for t in templates]
-    results = list(progress_bar(verbose, len(jobs), "cross-fitting stages")(parallel(jobs)))
+    results = list(progress_bar(s.verbose, len(jobs), "cross-fitting stages")(parallel(jobs)))
     fitted = results[len(splits) :]
     if in_one_chunk:
         outputs = np.zeros((n_samples,) + results[0].shape[1:])
@@ -211,17 +274,8 @@ def _cross_fit(templates, make_model, X, y, sample_weight, classes, cv, n_jobs, 
         return outputs, fitted
     parts = []
     for (_, test), fold_fitted in zip(splits, results[: len(splits)]):
-        model = make_model(fold_fitted, classes)
+        model = s.make_model(fold_fitted, s.classes)
         parts += [(model, test[rows]) for rows in _chunks.row_slices(len(test), rows_per_chunk)]
-    if verbose:
+    if s.verbose:
         logger.info("Computing the held-out outputs in %d chunks.", len(parts))
-    outputs = _chunks.stage_outputs(
-        parts,
-        X,
-        n_samples,
-        classes,
-        n_jobs,
-        joblib_verbose,
-        progress_bar(verbose, len(parts), "held-out outputs"),
-    )
-    return outputs, fitted
+    return _outputs_of_parts(s, parts, X, n_samples, "held-out outputs"), fitted

@@ -1,79 +1,31 @@
-"""Routing policies learned, or applied, on stage outputs.
+"""RoutingPolicy: the paper's learned router.
 
 :class:`RoutingPolicy` is the learning half of both estimators, usable on its own
 from precomputed stage outputs (probabilities or logits saved from models, as the
-paper's own experiments did).  The estimators compute stage outputs and hand them
-to a :class:`RoutingPolicy`; their ``predict`` routes live rows with the same
-fitted policy object.
+paper's own experiments did).  It fits one binary policy estimator per decision
+with the bottom-up reduction of :mod:`skadaptive._reduction`, from stage outputs
+and labels (:meth:`RoutingPolicy.fit`) or from per-row stage losses
+(:meth:`RoutingPolicy.fit_losses`), and routes as a
+:class:`~skadaptive.routers.BaseRouter`.
 """
 
 import numbers
 
 import numpy as np
-from scipy.special import softmax
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._compat import LinearClassifierMixin
-from ._features import FeatureBuilder, summary_width
+from ._compat import HasMethods, Interval, LinearClassifierMixin, StrOptions, fit_context
+from ._features import FeatureBuilder
+from ._losses import output_classes, stage_losses
 from ._reduction import learn_policies
-from ._routing import EXIT, JUMP, NEXT, route
-from ._validation import check_cost_weight, check_costs, sample_weight_param
+from ._routers import BaseRouter, ConstantPolicy, exit_probability
+from ._routing import EXIT, JUMP, NEXT
+from ._validation import check_sample_weight_1d, sample_weight_param
 
 FEATURE_KINDS = ("summary", "proba", "proba+X")
-
-
-def as_outputs(stage_outputs):
-    """Stage outputs as one float array of shape (n_samples, n_stages, n_classes)."""
-    if isinstance(stage_outputs, (list, tuple)):
-        stage_outputs = np.stack([np.asarray(o, dtype=float) for o in stage_outputs], axis=1)
-    return np.asarray(stage_outputs, dtype=float)
-
-
-def encode_labels(y, classes):
-    """Column index of each label in ``classes`` (which need not be sorted)."""
-    if not np.isin(y, classes).all():
-        raise ValueError(f"y contains labels that are not in classes {classes.tolist()}.")
-    sorter = np.argsort(classes)
-    return sorter[np.searchsorted(classes, y, sorter=sorter)]
-
-
-def stage_losses(outputs, y_encoded, loss="zero_one", top_k=5, y=None, classes=None):
-    """Per-row loss of answering with each stage.
-
-    Parameters
-    ----------
-    outputs : ndarray of shape (n_samples, n_stages, n_classes)
-        Class probabilities of each stage, columns ordered as ``classes``.
-    y_encoded : ndarray of shape (n_samples,)
-        Column index of each row's true class.
-    loss : {"zero_one", "top_k"} or callable
-        ``"zero_one"``: 1 where the argmax is wrong.  ``"top_k"``: 1 where the true
-        class is not among the ``top_k`` largest probabilities.  A callable gets
-        ``(y, proba)`` for one stage, with ``y`` in the user's labels, and returns a
-        loss per row.
-    """
-    n_samples, n_stages, _ = outputs.shape
-    if callable(loss):
-        losses = np.column_stack(
-            [column_or_1d(loss(y, outputs[:, k])) for k in range(n_stages)]
-        ).astype(float)
-        if losses.shape != (n_samples, n_stages) or not np.all(np.isfinite(losses)):
-            raise ValueError("The loss callable must return one finite value per row.")
-        return losses
-    rows = np.arange(n_samples)
-    true_p = outputs[rows, :, y_encoded]  # (n_samples, n_stages)
-    if loss == "zero_one":
-        return (outputs.argmax(axis=2) != y_encoded[:, None]).astype(float)
-    # top_k: the number of classes scoring strictly higher than the true one,
-    # ties broken towards the lower column index as argsort would.
-    higher = (outputs > true_p[:, :, None]).sum(axis=2)
-    cols = np.arange(outputs.shape[2])
-    tied_before = ((outputs == true_p[:, :, None]) & (cols < y_encoded[:, None, None])).sum(axis=2)
-    return (higher + tied_before >= top_k).astype(float)
 
 
 def policy_predict(policy, features):
@@ -107,105 +59,7 @@ def _binary_linear(policy, n_features):
     return None
 
 
-class _ConstantPolicy:
-    """A policy that always takes the same action (no informative rows)."""
-
-    def __init__(self, value):
-        self.value = int(value)
-
-    def predict(self, X):
-        return np.full(X.shape[0], self.value, dtype=int)
-
-    def __repr__(self):
-        return f"_ConstantPolicy({self.value})"
-
-
-class _RouterMixin:
-    """Routing, prediction and cost reporting from stage outputs."""
-
-    def _stage_block(self, proba):
-        return proba
-
-    def _route_outputs(self, stage_outputs, X=None):
-        check_is_fitted(self)
-        outputs = self._check_outputs(stage_outputs, reset=False)
-        if getattr(self, "features", None) == "proba+X" and X is None:
-            raise ValueError("features='proba+X' needs X; pass X= to route.")
-        if X is not None:
-            X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
-        res = route(lambda k, rows: outputs[rows, k], outputs.shape[0], self.n_stages_, self, X)
-        res.cost = res.path @ self.costs_
-        return res
-
-    def _check_outputs(self, stage_outputs, reset=True):
-        outputs = as_outputs(stage_outputs)
-        if outputs.ndim != 3:
-            raise ValueError(
-                "stage_outputs must be an array of shape (n_samples, n_stages, n_classes) or a "
-                "list of n_stages arrays of shape (n_samples, n_classes); "
-                f"got shape {outputs.shape}."
-            )
-        if outputs.shape[1] < 2:
-            raise ValueError(f"At least 2 stages are needed, got {outputs.shape[1]}.")
-        if outputs.shape[0] == 0:
-            raise ValueError("stage_outputs has 0 rows; at least 1 is required.")
-        if not np.all(np.isfinite(outputs)):
-            raise ValueError("stage_outputs contains NaN or infinity.")
-        if not reset and outputs.shape[1:] != (self.n_stages_, len(self.classes_)):
-            raise ValueError(
-                f"stage_outputs has {outputs.shape[1]} stages and {outputs.shape[2]} classes; "
-                f"the policy was fitted with {self.n_stages_} and {len(self.classes_)}."
-            )
-        if getattr(self, "outputs", "proba") == "logits":
-            outputs = softmax(outputs, axis=2)
-        return outputs
-
-    def route(self, stage_outputs, X=None):
-        """Route rows given every stage's outputs.
-
-        Parameters
-        ----------
-        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
-            The outputs of every stage for every row (only those on each row's route
-            are read).
-        X : array-like of shape (n_samples, n_features), default=None
-            The raw input; needed only when the policy's features use it.
-
-        Returns
-        -------
-        result : Bunch
-            ``proba``, ``stage`` (see :meth:`apply`), ``path`` (see
-            :meth:`decision_path`) and ``cost`` (see :meth:`predict_cost`).
-        """
-        return self._route_outputs(stage_outputs, X)
-
-    def predict_proba(self, stage_outputs, X=None):
-        """Class probabilities of the stage that answers each row."""
-        return self.route(stage_outputs, X).proba
-
-    def predict(self, stage_outputs, X=None):
-        """Class labels of the stage that answers each row."""
-        proba = self.predict_proba(stage_outputs, X)
-        return self.classes_[proba.argmax(axis=1)]
-
-    def apply(self, stage_outputs, X=None):
-        """Index of the stage whose answer is returned, per row."""
-        return self.route(stage_outputs, X).stage
-
-    def decision_path(self, stage_outputs, X=None):
-        """Indicator of the stages evaluated for each row, shape (n_samples, n_stages)."""
-        return self.route(stage_outputs, X).path
-
-    def predict_cost(self, stage_outputs, X=None):
-        """Cost of each row's route, in the units of ``costs``."""
-        return self.route(stage_outputs, X).cost
-
-    def score(self, stage_outputs, y, X=None):
-        """Accuracy of the routed predictions."""
-        return float(np.mean(self.predict(stage_outputs, X) == np.asarray(y)))
-
-
-class RoutingPolicy(_RouterMixin, BaseEstimator):
+class RoutingPolicy(BaseRouter):
     """Learn the paper's routing policies from precomputed stage outputs.
 
     Each non-final stage gets a binary policy (exit or continue), learned
@@ -251,7 +105,9 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The label of each output column.
     n_stages_ : int
+        The number of stages.
     costs_ : ndarray of shape (n_stages,)
         The costs in the user's units.
     normalized_costs_ : ndarray of shape (n_stages,)
@@ -278,7 +134,7 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
 
     _parameter_constraints = {
         "costs": ["array-like", None],
-        "cost_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "cost_weight": [Interval(numbers.Real, 0, np.inf, closed="left")],
         "topology": [StrOptions({"chain", "jump"})],
         "policy_estimator": [HasMethods(["fit", "predict"]), None],
         "features": [StrOptions(set(FEATURE_KINDS)), callable],
@@ -323,8 +179,10 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
     def __setstate__(self, state):
         if isinstance(state.get("policies_"), list):
             state = {**state, "policies_": {(n, k): p for n, k, p in state["policies_"]}}
+        state = {k: v for k, v in state.items() if k != "_builder"}  # kept by 0.1
         super().__setstate__(state)
 
+    @fit_context
     def fit(self, stage_outputs, y, *, X=None, sample_weight=None):
         """Learn the policies, last decision first.
 
@@ -333,66 +191,87 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
         stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
             Outputs of every stage on rows that no stage was trained on.
         y : array-like of shape (n_samples,)
+            The true labels.
         X : array-like of shape (n_samples, n_features), default=None
             The raw input, needed only when ``features`` uses it.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in every decision's binary problem.
 
         Returns
         -------
         self : RoutingPolicy
+            The fitted router.
         """
-        self._validate_params()
-        outputs = self._check_outputs(stage_outputs)
+        outputs = self._validate_outputs(stage_outputs)
         y = column_or_1d(y)
         if y.shape[0] != outputs.shape[0]:
             raise ValueError(f"y has {y.shape[0]} rows but stage_outputs has {outputs.shape[0]}.")
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
-        if len(classes) != outputs.shape[2]:
-            raise ValueError(
-                f"stage_outputs has {outputs.shape[2]} columns but there are {len(classes)} "
-                "classes; pass classes= to name the columns."
-            )
-        y_encoded = encode_labels(y, classes)
-        self.classes_ = classes
-        losses = stage_losses(outputs, y_encoded, self.loss, self.top_k, y=y, classes=classes)
-        self._fit_from_losses(outputs, losses, X=X, sample_weight=sample_weight)
-        return self
+        classes = output_classes(self.classes, y, outputs.shape[2])
+        losses = stage_losses(outputs, y, classes, self.loss, self.top_k)
+        return self._fit(outputs, losses, classes, X, sample_weight)
 
-    def _fit_from_losses(self, outputs, losses, X=None, sample_weight=None):
+    @fit_context
+    def fit_losses(self, stage_outputs, losses, *, X=None, sample_weight=None):
+        """Learn the policies from each row's loss at each stage, last decision first.
+
+        For callers that have the losses already (budget mode evaluates many
+        ``cost_weight`` values on the same rows).  ``classes`` must name the columns.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            Outputs of every stage on rows that no stage was trained on.
+        losses : array-like of shape (n_samples, n_stages)
+            The loss of answering each row with each stage.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input, needed only when ``features`` uses it.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in every decision's binary problem.
+
+        Returns
+        -------
+        self : RoutingPolicy
+            The fitted router.
+        """
+        if self.classes is None:
+            raise ValueError("fit_losses needs classes= to name the output columns.")
+        outputs = self._validate_outputs(stage_outputs)
+        classes = output_classes(self.classes, None, outputs.shape[2])
+        losses = np.asarray(losses, dtype=float)
+        if losses.shape != outputs.shape[:2] or not np.all(np.isfinite(losses)):
+            raise ValueError(
+                f"losses must be finite, of shape (n_samples, n_stages) = {outputs.shape[:2]}; "
+                f"got shape {losses.shape}."
+            )
+        return self._fit(outputs, losses, classes, X, sample_weight)
+
+    def _fit(self, outputs, losses, classes, X, sample_weight):
         n_samples, n_stages, _ = outputs.shape
+        self.classes_ = classes
         self.n_stages_ = n_stages
-        costs = np.ones(n_stages) if self.costs is None else self.costs
-        self.costs_ = check_costs(costs, n_stages)
-        self.normalized_costs_ = self.costs_ / self.costs_.sum()
-        cost_weight = check_cost_weight(self.cost_weight)
-        if sample_weight is not None:
-            sample_weight = column_or_1d(sample_weight).astype(float)
-            if sample_weight.shape[0] != n_samples or np.any(sample_weight < 0):
-                raise ValueError("sample_weight must be non-negative, one value per row.")
-            if not np.any(sample_weight > 0):
-                raise ValueError("sample_weight must contain at least one positive weight.")
+        self._set_costs(self.costs, n_stages)
+        sample_weight = check_sample_weight_1d(sample_weight, n_samples)
         template = (
             LogisticRegression(max_iter=1000)
             if self.policy_estimator is None
             else self.policy_estimator
         )
         weight_param = sample_weight_param(template)
-        self._builder = FeatureBuilder(self.features)
         if self.features == "proba+X" and X is None:
             raise ValueError("features='proba+X' needs X; pass X= to fit.")
         if X is not None and hasattr(X, "tocsr"):
             X = X.tocsr()
-        blocks = [self._stage_block(outputs[:, k]) for k in range(n_stages)]
+        builder = FeatureBuilder(self.features)
+        blocks = [self.stage_block(outputs[:, k]) for k in range(n_stages)]
+        probas = list(outputs.swapaxes(0, 1))
         self.policies_ = {}
 
         def fit_decision(node, kind, labels, weights):
-            features = self._builder.build(
-                blocks[: node + 1], list(outputs[:, : node + 1].swapaxes(0, 1)), X
-            )
+            features = builder.build(blocks[: node + 1], probas[: node + 1], X)
             keep = weights > 0
             present = np.unique(labels[keep])
             if len(present) < 2:
-                policy = _ConstantPolicy(present[0] if len(present) else 0)
+                policy = ConstantPolicy(present[0] if len(present) else 0)
             else:
                 policy = clone(template)
                 w = weights[keep] / weights[keep].mean()
@@ -403,7 +282,7 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
         realised, _ = learn_policies(
             losses,
             self.normalized_costs_,
-            cost_weight,
+            float(self.cost_weight),
             fit_decision,
             jump=self.topology == "jump",
             sample_weight=sample_weight,
@@ -411,10 +290,102 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
         self.train_objective_ = float(np.average(realised, weights=sample_weight))
         return self
 
-    def _stage_block(self, proba):
-        return self._builder.block(proba) if not callable(self.features) else proba
+    @property
+    def uses_X(self):
+        """Whether the policies read the raw input (``features="proba+X"`` or a callable)."""
+        return FeatureBuilder(self.features).uses_X
 
-    def _linear_exit_rule(self):
+    def stage_block(self, proba):
+        """The features' block of one stage: its summary, or its probabilities.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_rows, n_classes)
+            The stage's class probabilities.
+
+        Returns
+        -------
+        block : ndarray of shape (n_rows, n_block_columns)
+            :func:`summary_block` columns for ``features="summary"``, else ``proba``.
+        """
+        block = FeatureBuilder(self.features).block(proba)
+        return proba if block is None else block
+
+    def _features(self, blocks, X_rows):
+        """The policies' input for rows whose stages so far gave ``blocks``."""
+        probas = blocks if callable(self.features) else None
+        return FeatureBuilder(self.features).build(blocks, probas, X_rows)
+
+    def decide(self, node, blocks, X_rows):
+        """Exit, continue or jump, as the policies at ``node`` predict.
+
+        Parameters
+        ----------
+        node : int
+            The stage the rows just computed.
+        blocks : list of ndarray
+            The :meth:`stage_block` of each stage the rows computed.
+        X_rows : array-like of shape (n_rows, n_features) or None
+            The raw input rows, when :attr:`uses_X`.
+
+        Returns
+        -------
+        actions : ndarray of shape (n_rows,)
+            0 (exit), 1 (continue) or 2 (jump to the last stage).
+        """
+        features = self._features(blocks, X_rows)
+        exit_policy = self.policies_[(node, "exit")]
+        actions = np.where(policy_predict(exit_policy, features) == 1, NEXT, EXIT)
+        jump_policy = self.policies_.get((node, "jump"))
+        cont = actions == NEXT
+        if jump_policy is not None and cont.any():
+            actions[cont] = np.where(policy_predict(jump_policy, features[cont]) == 1, JUMP, NEXT)
+        return actions
+
+    def exit_probability(self, node, blocks, X_rows=None):
+        """The exit policy's probability of "exit" at ``node``, per row.
+
+        Parameters
+        ----------
+        node : int
+            A non-final stage.
+        blocks : list of ndarray
+            The :meth:`stage_block` of stages ``0..node`` of the rows.
+        X_rows : array-like of shape (n_rows, n_features), default=None
+            The raw input rows, when :attr:`uses_X`.
+
+        Returns
+        -------
+        p_exit : ndarray of shape (n_rows,)
+            1 - the probability of "continue"; 0 or 1 for a constant policy.
+        """
+        policy = self.policies_[(node, "exit")]
+        return exit_probability(policy, len(blocks[-1]), lambda: self._features(blocks, X_rows))
+
+    def exit_probabilities(self, stage_outputs, X=None):
+        """Every exit policy's probability of "exit" for every row.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage; the features at exit ``k`` come from stages
+            ``0..k``, as when routing.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input, when :attr:`uses_X`.
+
+        Returns
+        -------
+        p_exit : ndarray of shape (n_samples, n_stages - 1)
+            Column ``k``: :meth:`exit_probability` at exit ``k``.
+        """
+        check_is_fitted(self)
+        outputs = self._validate_outputs(stage_outputs, reset=False)
+        blocks = [self.stage_block(outputs[:, k]) for k in range(self.n_stages_)]
+        return np.column_stack(
+            [self.exit_probability(k, blocks[: k + 1], X) for k in range(self.n_stages_ - 1)]
+        )
+
+    def linear_exit_rule(self):
         """The exit decisions as one linear rule over the stage blocks, or None.
 
         For a chain whose exit policies are all binary linear models (or constant)
@@ -425,19 +396,27 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
         per remaining exit and add stage ``j``'s part as soon as stage ``j`` is
         computed: this is what lets a device evaluate the policies without
         copying anything to the host (see ``route_linear`` in the multi-exit
-        protocol).  None when any decision is not linear, or with jumps.
+        protocol).
+
+        Returns
+        -------
+        rule : Bunch or None
+            ``features``, ``weights``, ``intercept`` and ``constant`` (per exit: -1,
+            or the action of a constant policy); None when a decision is not linear,
+            or with jumps.
         """
         if self.topology != "chain" or self.features not in ("summary", "proba"):
             return None
         n_exits = self.n_stages_ - 1
-        n_classes = len(self.classes_)
-        width = summary_width(n_classes) if self.features == "summary" else n_classes
+        width = FeatureBuilder(self.features).width(len(self.classes_))
         weights = [np.zeros((width, n_exits)) for _ in range(n_exits)]
         intercept = np.zeros(n_exits)
+        constant = np.full(n_exits, -1)
         for k in range(n_exits):
             policy = self.policies_[(k, "exit")]
-            if isinstance(policy, _ConstantPolicy):
+            if isinstance(policy, ConstantPolicy):
                 intercept[k] = 1.0 if policy.value == 1 else -1.0
+                constant[k] = policy.value
                 continue
             linear = _binary_linear(policy, (k + 1) * width)
             if linear is None:
@@ -445,15 +424,7 @@ class RoutingPolicy(_RouterMixin, BaseEstimator):
             coef, intercept[k] = linear
             for j in range(k + 1):
                 weights[j][:, k] = coef[j * width : (j + 1) * width]
-        return Bunch(features=self.features, weights=weights, intercept=intercept)
+        return Bunch(features=self.features, weights=weights, intercept=intercept, constant=constant)
 
-    def _decide(self, node, blocks, X_rows):
-        probas = blocks if callable(self.features) else None
-        features = self._builder.build(blocks, probas, X_rows)
-        exit_policy = self.policies_[(node, "exit")]
-        actions = np.where(policy_predict(exit_policy, features) == 1, NEXT, EXIT)
-        jump_policy = self.policies_.get((node, "jump"))
-        cont = actions == NEXT
-        if jump_policy is not None and cont.any():
-            actions[cont] = np.where(policy_predict(jump_policy, features[cont]) == 1, JUMP, NEXT)
-        return actions
+
+RoutingPolicy.__module__ = "skadaptive"

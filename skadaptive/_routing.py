@@ -1,22 +1,28 @@
 """Predict-time routing engine: each stage runs only on the rows that reach it.
 
 The engine knows nothing about learning.  It asks a *stage function* for the
-outputs of stage ``k`` on a set of row indices, and a *router* what each of those
-rows does next.  Rows that exit are answered at once and never reach a later
-stage; rows that jump skip every stage but the last.  Results are written back by
-row index, so they come out in the input order.
+outputs of stage ``k`` on a set of row indices, and a *router* (the protocol of
+:class:`skadaptive.routers.BaseRouter`) what each of those rows does next.  Rows
+that exit are answered at once and never reach a later stage; rows that jump skip
+every stage but the last.  Results are written back by row index, so they come
+out in the input order.  This module imports nothing else from the package.
 """
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._compat import safe_rows
+from ._rows import optional_rows
 
 EXIT, NEXT, JUMP = 0, 1, 2
 
 
-def route(stage_fn, n_samples, n_stages, router, X=None):
-    """Route ``n_samples`` rows through ``n_stages`` stages.
+def route_cost(path, costs):
+    """The cost of each row's route: the costs of the stages on its path, summed."""
+    return path @ np.asarray(costs, dtype=float)
+
+
+def route(stage_fn, n_samples, router, X=None, costs=None):
+    """Route ``n_samples`` rows through the router's ``n_stages_`` stages.
 
     Parameters
     ----------
@@ -25,30 +31,37 @@ def route(stage_fn, n_samples, n_stages, router, X=None):
         ``rows`` (a non-empty int array) and returns an array of shape
         ``(len(rows), n_classes)``.  It is called once per stage, in order, and
         only with rows that reach that stage.
-    n_samples, n_stages : int
-    router : object
-        ``router._stage_block(proba)`` turns a stage's outputs into what the router
-        keeps of it; ``router._decide(node, blocks, X_rows)`` returns, for the
-        rows at non-final stage ``node``, an action per row: ``EXIT`` (0),
-        ``NEXT`` (1) or ``JUMP`` (2, straight to the last stage).  ``blocks`` is
-        the list of kept blocks of stages ``0..node`` for those rows.
+    n_samples : int
+        The number of rows.
+    router : BaseRouter
+        Fitted: ``router.entry_stage()`` is the stage every row computes first;
+        ``router.stage_block(proba)`` turns a stage's outputs into what the router
+        keeps of it; ``router.decide(node, blocks, X_rows)`` returns, for the rows
+        at non-final stage ``node``, an action per row: ``EXIT`` (0), ``NEXT`` (1)
+        or ``JUMP`` (2, straight to the last stage).  ``blocks`` is the list of kept
+        blocks of the stages those rows computed.
     X : array-like, default=None
         The input, passed row-sliced to the router when it needs it.
+    costs : array-like of shape (n_stages,), default=None
+        The cost of each stage; when given, the result has each row's ``cost``.
 
     Returns
     -------
     result : Bunch
         ``proba`` (n_samples, n_classes): the answering stage's outputs;
         ``stage`` (n_samples,): the index of the answering stage;
-        ``path`` (n_samples, n_stages) bool: which stages were computed.
+        ``path`` (n_samples, n_stages) bool: which stages were computed;
+        ``cost`` (n_samples,), when ``costs`` is given.
     """
+    n_stages = router.n_stages_
+    entry = router.entry_stage()
     path = np.zeros((n_samples, n_stages), dtype=bool)
     stage = np.full(n_samples, n_stages - 1, dtype=np.intp)
     proba = None
     blocks = [None] * n_stages
     active = np.arange(n_samples)
     jumped = []
-    for k in range(n_stages):
+    for k in range(entry, n_stages):
         last = k == n_stages - 1
         rows = np.concatenate([active, *jumped]) if last else active
         if last and jumped:
@@ -62,15 +75,18 @@ def route(stage_fn, n_samples, n_stages, router, X=None):
         if last:
             proba[rows] = p
             break
-        block = router._stage_block(p)
+        block = router.stage_block(p)
         if blocks[k] is None:
             blocks[k] = np.zeros((n_samples,) + block.shape[1:], dtype=block.dtype)
         blocks[k][rows] = block
-        X_rows = None if X is None else safe_rows(X, rows)
-        actions = np.asarray(router._decide(k, [b[rows] for b in blocks[: k + 1]], X_rows))
+        kept = [b[rows] for b in blocks[entry : k + 1]]
+        actions = np.asarray(router.decide(k, kept, optional_rows(X, rows)))
         stop = actions == EXIT
         proba[rows[stop]] = p[stop]
         stage[rows[stop]] = k
         jumped.append(rows[actions == JUMP])
         active = rows[actions == NEXT]
-    return Bunch(proba=proba, stage=stage, path=path)
+    result = Bunch(proba=proba, stage=stage, path=path)
+    if costs is not None:
+        result.cost = route_cost(path, costs)
+    return result

@@ -23,15 +23,12 @@ import numbers
 import time
 
 import numpy as np
-from sklearn.ensemble import (
-    GradientBoostingClassifier,
-    HistGradientBoostingClassifier,
-)
-from sklearn.ensemble._forest import ForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils.validation import _num_samples
 
 from . import _compat
+from ._compat import ForestClassifier, num_samples
+from ._rows import take_rows
 
 TREE_ENSEMBLES = (ForestClassifier, GradientBoostingClassifier, HistGradientBoostingClassifier)
 DEFAULT_EXITS = (0.125, 0.25, 0.5, 1.0)
@@ -58,18 +55,6 @@ def implements_exit_protocol(model):
 
 def unfrozen(model):
     return model.estimator if isinstance(model, FrozenEstimator) else model
-
-
-def take_rows(X, rows):
-    """The rows ``rows`` of ``X``: ``X`` itself, not a copy, when they are all of it in order.
-
-    Every row reaches the first stage, so this saves a copy of the input (of the
-    chunk, in ``predict``) there.
-    """
-    n_rows = _num_samples(X)
-    if len(rows) == n_rows and (n_rows == 0 or (np.diff(rows) == 1).all() and rows[0] == 0):
-        return X
-    return _compat.safe_rows(X, rows)
 
 
 class ModelLadder:
@@ -128,7 +113,7 @@ class TreeEnsembleExits:
         elif isinstance(model, GradientBoostingClassifier):
             self.kind, n_total = "gb", model.estimators_.shape[0]
         else:
-            self.kind, n_total = "hgb", len(model._predictors)
+            self.kind, n_total = "hgb", _compat.hgb_n_iterations(model)
         self.counts = resolve_exits(exits, n_total)
         self.classes_ = model.classes_
         self.n_exits_ = len(self.counts)
@@ -209,27 +194,46 @@ def single_model_exits(fitted, classes, exits=None):
     return exit_model(fitted[0], exits)
 
 
-def collect_outputs(model, X, n_rows, classes):
-    """Every stage's probabilities for every row, shape (n_rows, n_stages, n_classes)."""
+def iter_stage_outputs(model, X, classes, stages=None):
+    """Each stage's probabilities for every row of ``X``, stage after stage, no routing.
+
+    The one loop that runs stages on every row: the out-of-fold outputs of
+    ``fit``, ``staged_predict_proba`` and the full network's ``predict_proba``.
+
+    Parameters
+    ----------
+    model : multi-exit model
+        Fitted, following the protocol.
+    X : array-like of shape (n_samples, n_features)
+        The rows.
+    classes : ndarray of shape (n_classes,)
+        The column order of the answers.
+    stages : int, default=None
+        Compute stages ``0..stages - 1`` only; None: every stage.
+
+    Yields
+    ------
+    proba : ndarray of shape (n_samples, n_classes)
+        The probabilities at stage 0, 1, ..., in order.
+    """
     state = model.init_exits(X)
-    rows = np.arange(n_rows)
-    return np.stack(
-        [
-            align_proba(
-                np.asarray(model.predict_exit_proba(state, k, rows), float), model.classes_, classes
-            )
-            for k in range(model.n_exits_)
-        ],
-        axis=1,
-    )
+    rows = np.arange(num_samples(X))
+    for k in range(model.n_exits_ if stages is None else stages):
+        proba = np.asarray(model.predict_exit_proba(state, k, rows), dtype=float)
+        yield align_proba(proba, model.classes_, classes)
 
 
-def measure_costs(model, X, n_rows, repeats=7):
+def stage_outputs(model, X, classes):
+    """Every stage's probabilities for every row, shape (n_samples, n_stages, n_classes)."""
+    return np.stack(list(iter_stage_outputs(model, X, classes)), axis=1)
+
+
+def measure_costs(model, X, repeats=7):
     """Median wall-clock seconds per row of each stage, computed incrementally.
 
     One untimed pass first warms caches, lazy imports and thread pools up.
     """
-    rows = np.arange(n_rows)
+    rows = np.arange(num_samples(X))
     times = np.zeros((repeats + 1, model.n_exits_))
     for r in range(repeats + 1):
         t0 = time.perf_counter()
@@ -239,4 +243,8 @@ def measure_costs(model, X, n_rows, repeats=7):
             t1 = time.perf_counter()
             times[r, k] = t1 - t0
             t0 = t1
-    return np.maximum(np.median(times[1:], axis=0) / n_rows, 1e-12)
+    return np.maximum(np.median(times[1:], axis=0) / len(rows), 1e-12)
+
+
+for _cls in (ModelLadder, TreeEnsembleExits):
+    _cls.__module__ = "skadaptive.stages"  # where saved files find them

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._choice import best_under
+from ._features import entropy
 
 __all__ = [
     "max_proba_scores",
@@ -27,7 +28,6 @@ __all__ = [
     "tune_thresholds",
 ]
 
-_EPS = 1e-12  # probability floor of the entropy, as in skadaptive._features
 
 
 def _array(name, value, shape, expected):
@@ -82,7 +82,7 @@ def neg_entropy_scores(outputs):
     scores : ndarray of shape (n_samples, n_stages - 1)
     """
     p = _outputs(outputs)
-    return np.sum(p * np.log(np.clip(p, _EPS, None)), axis=2)
+    return -entropy(p)
 
 
 def threshold_route(scores, thresholds):

@@ -1,10 +1,8 @@
 """Input checks shared by the estimators and the policies."""
 
-import numbers
-
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import has_fit_parameter
+from sklearn.utils.validation import column_or_1d, has_fit_parameter
 
 
 def check_costs(costs, n_stages, name="costs"):
@@ -26,16 +24,16 @@ def check_costs(costs, n_stages, name="costs"):
     return arr
 
 
-def check_cost_weight(cost_weight):
-    """Validate lambda: a finite, non-negative real."""
-    if (
-        not isinstance(cost_weight, numbers.Real)
-        or isinstance(cost_weight, bool)
-        or not np.isfinite(cost_weight)
-        or cost_weight < 0
-    ):
-        raise ValueError(f"cost_weight must be a finite number >= 0, got {cost_weight!r}.")
-    return float(cost_weight)
+def check_sample_weight_1d(sample_weight, n_samples):
+    """``sample_weight`` as non-negative floats, one per row, not all zero; or None."""
+    if sample_weight is None:
+        return None
+    sample_weight = column_or_1d(sample_weight).astype(float)
+    if sample_weight.shape[0] != n_samples or np.any(sample_weight < 0):
+        raise ValueError("sample_weight must be non-negative, one value per row.")
+    if not np.any(sample_weight > 0):
+        raise ValueError("sample_weight must contain at least one positive weight.")
+    return sample_weight
 
 
 def _weight_param(estimator):
@@ -57,3 +55,31 @@ def sample_weight_param(estimator, name="policy_estimator"):
             "reduction needs a weighted binary classifier (for example LogisticRegression)."
         )
     return param
+
+
+def is_plain_float_array(estimator, X):
+    """Whether predict-time ``X`` needs none of ``validate_data``'s conversions.
+
+    A 2-D float ndarray with the fitted number of columns and finite values
+    (NaN allowed where the stages take it) would come back from
+    ``validate_data`` unchanged; checking that directly costs ~20 us instead of
+    ~200 us, which matters when a small batch is routed through fast stages.
+    Anything else (lists, other dtypes, sparse matrices, a model fitted on named
+    columns, bad values) takes the full path and its error messages.
+    """
+    if not (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype.kind == "f"
+        and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        and hasattr(estimator, "_input_flags_")
+    ):
+        return False
+    if not estimator._input_flags_["allow_nan"]:
+        # No temporary the size of X: a NaN or infinity makes the sum non-finite
+        # (an overflowing sum only sends X down the full path).
+        return bool(np.isfinite(X.sum()))
+    rows = max(1, (1 << 20) // X.shape[1])  # blocks of about 1 MiB of bools
+    return not any(np.isinf(X[start : start + rows]).any() for start in range(0, len(X), rows))

@@ -17,14 +17,10 @@ itself or a Pipeline that ends with it):
 
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import _num_samples
 
 from ._choice import best_under
-from ._compat import safe_rows
-from ._features import FeatureBuilder
-from ._fitting import all_frozen, cached_frozen_outputs
-from ._network_selection import NetworkSelectionClassifier
-from ._stages import align_proba
+from ._fitting import all_frozen, frozen_outputs
+from ._rows import safe_rows
 
 __all__ = [
     "average_cost",
@@ -53,13 +49,21 @@ def _final_step(estimator, X):
 def reference_cost(estimator):
     """Per-row cost of the non-adaptive reference, in the estimator's units.
 
-    The most expensive model alone for :class:`NetworkSelectionClassifier`; the
-    full model (every exit) for :class:`EarlyExitClassifier`.
+    The most expensive model alone for network selection; the full model (every
+    exit) for early exit.  The estimator owns its reference: this asks it.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted adaptive classifier, or a Pipeline that ends with one.
+
+    Returns
+    -------
+    cost : float
+        The reference's cost per row, in the units of ``costs_``.
     """
     estimator, _ = _final_step(estimator, None)
-    if isinstance(estimator, NetworkSelectionClassifier):
-        return float(estimator.costs_[-1])
-    return float(estimator.costs_.sum())
+    return estimator._reference_cost()
 
 
 def average_cost(estimator, X, y=None):
@@ -74,9 +78,8 @@ def speedup(estimator, X, y=None):
 
 
 def neg_average_cost_scorer(estimator, X, y=None):
-    """Scorer: minus the mean cost as a fraction of the full route (greater is better)."""
-    estimator, X = _final_step(estimator, X)
-    return -float(np.mean(estimator.predict_cost(X))) / float(estimator.costs_.sum())
+    """Scorer: minus :func:`average_cost`, in the units of ``costs_`` (greater is better)."""
+    return -average_cost(estimator, X)
 
 
 def speedup_scorer(estimator, X, y=None):
@@ -138,17 +141,6 @@ def neg_relative_cost_scorer(estimator, X, y=None):
     return -1.0 / speedup(estimator, X)
 
 
-def _reference_proba(estimator, X):
-    """Probabilities of the reference (last model alone, or the full model) on validated X."""
-    model = estimator.stage_model_
-    state = model.init_exits(X)
-    rows = np.arange(_num_samples(X))
-    ladder = isinstance(estimator, NetworkSelectionClassifier)  # its models are independent
-    for k in [estimator.n_stages_ - 1] if ladder else range(estimator.n_stages_):
-        proba = np.asarray(model.predict_exit_proba(state, k, rows))
-    return align_proba(proba.astype(float), model.classes_, estimator.classes_)
-
-
 def reference_accuracy_scorer(estimator, X, y):
     """Scorer: accuracy of the non-adaptive reference on ``X``, for :func:`cheapest_within`.
 
@@ -157,7 +149,7 @@ def reference_accuracy_scorer(estimator, X, y):
     """
     estimator, X = _final_step(estimator, X)
     X = estimator._validate_X(X, reset=False)
-    proba = _reference_proba(estimator, X)
+    proba = estimator._reference_proba(X)
     return float(np.mean(estimator.classes_[proba.argmax(axis=1)] == np.asarray(y)))
 
 
@@ -172,16 +164,16 @@ def _route_for_scores(estimator, X):
     """
     templates = estimator._stage_templates()
     if estimator.memory is not None and all_frozen(templates):
-        outputs = cached_frozen_outputs(
+        outputs = frozen_outputs(
             estimator.memory, templates, estimator.stage_model_, X, estimator.classes_
         )
-        uses_X = FeatureBuilder(getattr(estimator.policy_, "features", "summary")).uses_X
-        return estimator.policy_.route(outputs, X if uses_X else None), outputs[:, -1]
+        policy = estimator.policy_
+        return policy.route(outputs, X if policy.uses_X else None), outputs[:, -1]
     res = estimator.route(X)
     reference = res.proba.copy()
     need = np.flatnonzero(res.stage != estimator.n_stages_ - 1)
     if len(need):
-        reference[need] = _reference_proba(estimator, safe_rows(X, need))
+        reference[need] = estimator._reference_proba(safe_rows(X, need))
     return res, reference
 
 
@@ -195,7 +187,7 @@ def _budget_scores(estimator, X, y):
     return {
         "accuracy": float(np.mean(classes[res.proba.argmax(axis=1)] == y)),
         "reference_accuracy": float(np.mean(classes[reference.argmax(axis=1)] == y)),
-        "relative_cost": -float(np.mean(res.cost)) / reference_cost(estimator),
+        "neg_relative_cost": -float(np.mean(res.cost)) / reference_cost(estimator),
     }
 
 
@@ -204,7 +196,9 @@ def budget_scoring():
 
     One callable that returns three metrics, as ``GridSearchCV(scoring=...)`` accepts:
     ``accuracy``, ``reference_accuracy`` (see :func:`reference_accuracy_scorer`) and
-    ``relative_cost`` (see :func:`neg_relative_cost_scorer`), all from one routing pass
+    ``neg_relative_cost`` (see :func:`neg_relative_cost_scorer`; negative, as every
+    greater-is-better cost in scikit-learn: ``cv_results_`` has
+    ``mean_test_neg_relative_cost``), all from one routing pass
     over the held-out rows, plus the reference on the rows the route did not already
     answer with it.  When the estimator has ``memory`` and frozen stages, the stages'
     outputs on each held-out fold are cached and shared by every candidate: a grid
@@ -275,7 +269,7 @@ def cheapest_within(max_accuracy_loss):
     def refit(cv_results):
         # Losses against the reference's: the bound is max_accuracy_loss.
         loss = _column(cv_results, "reference_accuracy") - _column(cv_results, "accuracy")
-        return best_under(loss, max_accuracy_loss, -_column(cv_results, "relative_cost"))[0]
+        return best_under(loss, max_accuracy_loss, -_column(cv_results, "neg_relative_cost"))[0]
 
     return refit
 
@@ -303,7 +297,7 @@ def most_accurate_under(max_cost):
         raise ValueError(f"max_cost must be > 0, got {max_cost}.")
 
     def refit(cv_results):
-        cost = -_column(cv_results, "relative_cost")
+        cost = -_column(cv_results, "neg_relative_cost")
         return best_under(cost, max_cost, -_column(cv_results, "accuracy"))[0]
 
     return refit

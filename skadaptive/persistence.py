@@ -11,6 +11,10 @@ refuses, on load, the types you did not list as trusted:
   lets skops rebuild them, nothing else.  Your stages' types that skops does not
   trust by default (``skops.io.get_untrusted_types(file=...)`` lists them) are
   yours to review and add.
+- Every type is saved under its public name (``skadaptive.RoutingPolicy``, not the
+  private module that defines it), so that moving code inside the package does not
+  break saved files, and :func:`dump` records a format version (:data:`FORMAT_VERSION`)
+  in the file.  :func:`load` reads the files of every earlier version.
 - :func:`dump` and :func:`load` wrap ``skops.io.dump`` and ``skops.io.load``
   with that list.  With torch stages they also keep the code out of the file:
   :func:`dump` writes each module's weights only (its ``state_dict``, read back
@@ -32,10 +36,9 @@ Examples
 >>> data = dump(clf)                       # bytes; dump(clf, "model.skops") writes a file
 >>> for name in sorted(skops.io.get_untrusted_types(data=data)):  # all of them ours
 ...     print(name)
-skadaptive._features.FeatureBuilder
-skadaptive._network_selection.NetworkSelectionClassifier
-skadaptive._policy.RoutingPolicy
-skadaptive._stages.ModelLadder
+skadaptive.NetworkSelectionClassifier
+skadaptive.RoutingPolicy
+skadaptive.stages.ModelLadder
 sklearn.utils._bunch.Bunch
 >>> set(skops.io.get_untrusted_types(data=data)) <= set(TRUSTED_TYPES)
 True
@@ -44,27 +47,36 @@ True
 True
 """
 
-import contextlib
-import contextvars
+import io
+import json
 import os
+import zipfile
 
-__all__ = ["TRUSTED_TYPES", "dump", "load"]
+from ._saving import TORCH_TEMPLATES, WEIGHTS_ONLY, setting
+
+__all__ = ["FORMAT_VERSION", "TRUSTED_TYPES", "dump", "load"]
+
+FORMAT_VERSION = 1
+"""The version of the files :func:`dump` writes.
+
+0: skadaptive 0.1 (types named by their private modules, no version entry);
+1: every type under its public name, and a ``skadaptive.json`` entry with the version.
+"""
 
 TRUSTED_TYPES = [
-    "skadaptive._budget.HybridPolicy",
-    "skadaptive._budget.ReferencePolicy",
-    "skadaptive._cv.EarlyExitClassifierCV",
-    "skadaptive._cv.NetworkSelectionClassifierCV",
-    "skadaptive._early_exit.EarlyExitClassifier",
-    "skadaptive._features.FeatureBuilder",
-    "skadaptive._network_selection.NetworkSelectionClassifier",
-    "skadaptive._policy.RoutingPolicy",
-    "skadaptive._policy._ConstantPolicy",
-    "skadaptive._stages.ModelLadder",
-    "skadaptive._stages.TreeEnsembleExits",
-    "skadaptive.baselines.ThresholdPolicy",
-    "skadaptive.torch._classifier.TorchClassifier",
-    "skadaptive.torch._multi_exit.MultiExitNetwork",
+    "skadaptive.EarlyExitClassifier",
+    "skadaptive.EarlyExitClassifierCV",
+    "skadaptive.NetworkSelectionClassifier",
+    "skadaptive.NetworkSelectionClassifierCV",
+    "skadaptive.RoutingPolicy",
+    "skadaptive.routers.ConstantPolicy",
+    "skadaptive.routers.HybridPolicy",
+    "skadaptive.routers.ReferencePolicy",
+    "skadaptive.routers.ThresholdPolicy",
+    "skadaptive.stages.ModelLadder",
+    "skadaptive.stages.TreeEnsembleExits",
+    "skadaptive.torch.MultiExitNetwork",
+    "skadaptive.torch.TorchClassifier",
     "sklearn.utils._bunch.Bunch",
 ]
 """The types a fitted skadaptive estimator adds to a skops file.
@@ -74,9 +86,32 @@ the torch wrappers read weights with ``torch.load(weights_only=True)`` into
 modules given to :func:`load`, and never load a module from the file.
 """
 
-# Read by the torch wrappers' __getstate__ / __setstate__ (skadaptive.torch._common).
-WEIGHTS_ONLY = contextvars.ContextVar("skadaptive_weights_only", default=None)
-TORCH_TEMPLATES = contextvars.ContextVar("skadaptive_torch_templates", default=None)
+_VERSION_ENTRY = "skadaptive.json"
+
+# Format 0 (skadaptive 0.1) named types by their private modules: their public names.
+_FORMAT_0_NAMES = {
+    ("skadaptive._budget", "HybridPolicy"): ("skadaptive.routers", "HybridPolicy"),
+    ("skadaptive._budget", "ReferencePolicy"): ("skadaptive.routers", "ReferencePolicy"),
+    ("skadaptive._cv", "EarlyExitClassifierCV"): ("skadaptive", "EarlyExitClassifierCV"),
+    ("skadaptive._cv", "NetworkSelectionClassifierCV"): (
+        "skadaptive",
+        "NetworkSelectionClassifierCV",
+    ),
+    ("skadaptive._early_exit", "EarlyExitClassifier"): ("skadaptive", "EarlyExitClassifier"),
+    ("skadaptive._network_selection", "NetworkSelectionClassifier"): (
+        "skadaptive",
+        "NetworkSelectionClassifier",
+    ),
+    ("skadaptive._policy", "RoutingPolicy"): ("skadaptive", "RoutingPolicy"),
+    ("skadaptive._policy", "_ConstantPolicy"): ("skadaptive.routers", "ConstantPolicy"),
+    ("skadaptive._stages", "ModelLadder"): ("skadaptive.stages", "ModelLadder"),
+    ("skadaptive._stages", "TreeEnsembleExits"): ("skadaptive.stages", "TreeEnsembleExits"),
+    ("skadaptive.baselines", "ThresholdPolicy"): ("skadaptive.routers", "ThresholdPolicy"),
+    ("skadaptive.torch._classifier", "TorchClassifier"): ("skadaptive.torch", "TorchClassifier"),
+    ("skadaptive.torch._multi_exit", "MultiExitNetwork"): ("skadaptive.torch", "MultiExitNetwork"),
+}
+# Saved by format 0 as a cache of RoutingPolicy, dropped on load.
+_FORMAT_0_TRUSTED = ["skadaptive._features.FeatureBuilder"]
 
 
 def _skops_io():
@@ -89,15 +124,6 @@ def _skops_io():
             "you trust)."
         ) from exc
     return skops.io
-
-
-@contextlib.contextmanager
-def _set(var, value):
-    token = var.set(value)
-    try:
-        yield
-    finally:
-        var.reset(token)
 
 
 def dump(estimator, file=None):
@@ -119,15 +145,74 @@ def dump(estimator, file=None):
         The file's contents when ``file`` is None.
     """
     sio = _skops_io()
-    with _set(WEIGHTS_ONLY, {}):  # the modules already saved, by identity
-        if file is None:
-            return sio.dumps(estimator)
-        sio.dump(estimator, file)
+    with setting(WEIGHTS_ONLY, {}):  # the modules already saved, by identity
+        data = sio.dumps(estimator)
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        version = {"format": FORMAT_VERSION, "skadaptive": _package_version()}
+        archive.writestr(_VERSION_ENTRY, json.dumps(version))
+    data = buffer.getvalue()
+    if file is None:
+        return data
+    with open(file, "wb") as f:
+        f.write(data)
     return None
+
+
+def _package_version():
+    from . import __version__
+
+    return __version__
+
+
+def _format_of(data):
+    """The format version of a saved file's bytes (0: no version entry)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if _VERSION_ENTRY not in archive.namelist():
+            return 0
+        return int(json.loads(archive.read(_VERSION_ENTRY))["format"])
+
+
+def _rename_format_0(node):
+    """Give the types of a format-0 schema (a JSON tree) their public names, in place."""
+    if isinstance(node, dict):
+        key = (node.get("__module__"), node.get("__class__"))
+        if key in _FORMAT_0_NAMES:
+            node["__module__"], node["__class__"] = _FORMAT_0_NAMES[key]
+        for value in node.values():
+            _rename_format_0(value)
+    elif isinstance(node, list):
+        for value in node:
+            _rename_format_0(value)
+
+
+def _upgrade(data):
+    """The bytes of a saved file in the current format, and extra types to trust."""
+    version = _format_of(data)
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"This file was saved in format {version} by a newer skadaptive; this one reads "
+            f"formats 0 to {FORMAT_VERSION}. Upgrade skadaptive to load it."
+        )
+    if version == FORMAT_VERSION:
+        return data, []
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            content = src.read(name)
+            if name == "schema.json":
+                schema = json.loads(content)
+                _rename_format_0(schema)
+                content = json.dumps(schema)
+            dst.writestr(name, content)
+    return out.getvalue(), _FORMAT_0_TRUSTED
 
 
 def load(file, *, trusted=(), torch_stages=()):
     """Load an estimator saved by :func:`dump`, refusing untrusted types.
+
+    Files of every earlier format are read (see :data:`FORMAT_VERSION`): their types
+    get their current names first.
 
     Parameters
     ----------
@@ -148,6 +233,7 @@ def load(file, *, trusted=(), torch_stages=()):
     Returns
     -------
     estimator : object
+        The loaded estimator.
 
     Raises
     ------
@@ -155,16 +241,20 @@ def load(file, *, trusted=(), torch_stages=()):
         When the file holds a type that is neither trusted by skops, listed in
         :data:`TRUSTED_TYPES`, nor in ``trusted``.
     ValueError
-        When ``torch_stages`` does not match the torch stages in the file.
+        When ``torch_stages`` does not match the torch stages in the file, or the
+        file comes from a newer format.
     """
     sio = _skops_io()
+    if isinstance(file, bytes | bytearray):
+        data = bytes(file)
+    else:
+        with open(os.fspath(file), "rb") as f:
+            data = f.read()
+    data, legacy_trusted = _upgrade(data)
     templates = list(torch_stages)
-    trusted = [*TRUSTED_TYPES, *trusted]
-    with _set(TORCH_TEMPLATES, {"templates": templates, "loaded": {}}):
-        if isinstance(file, bytes | bytearray):
-            estimator = sio.loads(bytes(file), trusted=trusted)
-        else:
-            estimator = sio.load(os.fspath(file), trusted=trusted)
+    trusted = [*TRUSTED_TYPES, *legacy_trusted, *trusted]
+    with setting(TORCH_TEMPLATES, {"templates": templates, "loaded": {}}):
+        estimator = sio.loads(data, trusted=trusted)
     if templates:
         raise ValueError(
             f"{len(templates)} torch_stages were left over: the file has fewer torch stages "

@@ -164,5 +164,5 @@ def test_concurrent_predict_on_a_gpu_matches_serial_calls():
         opt.step()
     net = MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1], device="cuda")
     clf = EarlyExitClassifier(net, cost_weight=0.2, cv=3, random_state=0).fit(X_f, Y)
-    assert clf.policy_._linear_exit_rule() is not None  # routes on the device
+    assert clf.policy_.linear_exit_rule() is not None  # routes on the device
     assert_threads_match_serial_calls(clf, X_test)

@@ -138,7 +138,7 @@ def test_a_file_altered_to_hold_an_untrusted_type_is_refused(fitted, digits):
     data = dump(fitted["selection-cv"])  # naive Bayes and logistic regression stages
     assert load(data).predict(digits[2][:3]).shape == (3,)
     bad = tamper(data, '"__class__": "ModelLadder"', '"__class__": "system"')
-    bad = tamper(bad, '"__module__": "skadaptive._stages"', '"__module__": "os"')
+    bad = tamper(bad, '"__module__": "skadaptive.stages"', '"__module__": "os"')
     assert "os.system" in sio.get_untrusted_types(data=bad)
     with pytest.raises(Exception, match="os.system") as info:
         load(bad)

@@ -10,7 +10,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from skadaptive import RoutingPolicy
-from skadaptive._policy import _ConstantPolicy, stage_losses
+from skadaptive._losses import stage_losses
+from skadaptive.routers import ConstantPolicy
 from skadaptive.baselines import ThresholdPolicy, oracle_route
 
 
@@ -32,21 +33,21 @@ def make_outputs(n=600, n_stages=3, n_classes=4, seed=0):
 def test_stage_losses_zero_one_top_k_and_callable():
     outputs = np.array([[[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]]])  # one row, two stages
     y = np.array([1])
-    assert_array_equal(stage_losses(outputs, y, "zero_one"), [[1, 1]])
-    assert_array_equal(stage_losses(outputs, y, "top_k", top_k=2), [[0, 0]])
-    assert_array_equal(stage_losses(outputs, np.array([2]), "top_k", top_k=2), [[1, 0]])
+    assert_array_equal(stage_losses(outputs, y, np.arange(3), "zero_one"), [[1, 1]])
+    assert_array_equal(stage_losses(outputs, y, np.arange(3), "top_k", top_k=2), [[0, 0]])
+    assert_array_equal(stage_losses(outputs, np.array([2]), np.arange(3), "top_k", top_k=2), [[1, 0]])
 
     def neg_log(y_true, proba):
         return -np.log(proba[np.arange(len(y_true)), y_true])
 
-    assert_allclose(stage_losses(outputs, y, neg_log, y=y), [[-np.log(0.3), -np.log(0.3)]])
+    assert_allclose(stage_losses(outputs, y, np.arange(3), neg_log), [[-np.log(0.3), -np.log(0.3)]])
 
 
 def test_top_k_ties_are_broken_like_argsort():
     outputs = np.array([[[0.4, 0.2, 0.2, 0.2], [0.4, 0.2, 0.2, 0.2]]])
     # Classes 1, 2, 3 tie; the first of them is in the top 2, the later ones are not.
-    assert_array_equal(stage_losses(outputs, np.array([1]), "top_k", top_k=2), [[0, 0]])
-    assert_array_equal(stage_losses(outputs, np.array([3]), "top_k", top_k=2), [[1, 1]])
+    assert_array_equal(stage_losses(outputs, np.array([1]), np.arange(4), "top_k", top_k=2), [[0, 0]])
+    assert_array_equal(stage_losses(outputs, np.array([3]), np.arange(4), "top_k", top_k=2), [[1, 1]])
 
 
 def test_constant_policies_when_no_row_carries_information():
@@ -54,7 +55,7 @@ def test_constant_policies_when_no_row_carries_information():
     outputs, y = make_outputs()
     same = np.repeat(outputs[:, :1], 3, axis=1)
     policy = RoutingPolicy(costs=[1, 1, 1], cost_weight=0).fit(same, y)
-    assert all(isinstance(p, _ConstantPolicy) for p in policy.policies_.values())
+    assert all(isinstance(p, ConstantPolicy) for p in policy.policies_.values())
     assert all(p.value == 0 for p in policy.policies_.values())
     assert_array_equal(policy.apply(same), 0)
 
@@ -62,7 +63,7 @@ def test_constant_policies_when_no_row_carries_information():
 def test_constant_policy_when_every_label_agrees():
     outputs, y = make_outputs()
     policy = RoutingPolicy(costs=[1, 1, 1], cost_weight=1e6).fit(outputs, y)
-    assert isinstance(policy.policies_[(0, "exit")], _ConstantPolicy)
+    assert isinstance(policy.policies_[(0, "exit")], ConstantPolicy)
     assert policy.policies_[(0, "exit")].value == 0
     assert_array_equal(policy.apply(outputs), 0)
     assert_allclose(policy.predict_cost(outputs), 1.0)
@@ -243,7 +244,7 @@ def test_linear_fast_path_decides_like_predict():
         policy = RoutingPolicy(costs=[1, 2, 4], cost_weight=0.1, policy_estimator=est)
         policy.fit(outputs, y)
         for fitted in policy.policies_.values():
-            if isinstance(fitted, _ConstantPolicy):
+            if isinstance(fitted, ConstantPolicy):
                 continue
             F = np.random.default_rng(0).random((50, fitted.n_features_in_))
             assert_array_equal(policy_predict(fitted, F), fitted.predict(F))

@@ -108,7 +108,7 @@ def test_budget_scores_from_cached_frozen_outputs(digits, tmp_path):
         ).fit(X[400:], y[400:])
         results.append(search.cv_results_)
         calls.append(CountingNB.calls["predict_proba"])
-    for name in ["accuracy", "reference_accuracy", "relative_cost"]:
+    for name in ["accuracy", "reference_accuracy", "neg_relative_cost"]:
         key = f"split0_test_{name}"
         assert_allclose(results[1][key], results[0][key], err_msg=name)
     # Routing runs the first model for every candidate and fold (5 x 3, plus none for
@@ -134,7 +134,7 @@ def test_refit_rules_on_hand_made_results():
     results = {
         "mean_test_accuracy": np.array([0.90, 0.95, 0.97, 0.975]),
         "mean_test_reference_accuracy": np.full(4, 0.975),
-        "mean_test_relative_cost": -np.array([0.1, 0.3, 0.6, 1.0]),
+        "mean_test_neg_relative_cost": -np.array([0.1, 0.3, 0.6, 1.0]),
     }
     assert cheapest_within(0.01)(results) == 2
     assert cheapest_within(0.03)(results) == 1
@@ -172,7 +172,7 @@ def test_budget_scoring_in_a_pipeline_grid_search(digits, tmp_path):
         refit=most_accurate_under(0.5),
     ).fit(X, y)
     res, best = search.cv_results_, search.best_index_
-    assert -res["mean_test_relative_cost"][best] <= 0.5
+    assert -res["mean_test_neg_relative_cost"][best] <= 0.5
     fitted = search.best_estimator_
     assert reference_cost(fitted) == 10.0
     lr = fitted[-1].estimators_[1]
@@ -222,16 +222,17 @@ def test_budget_mode_meets_a_cost_budget(digits):
 
 def test_budget_mode_families_give_their_routers(digits):
     from skadaptive import RoutingPolicy
-    from skadaptive._budget import HybridPolicy
+    from skadaptive.routers import HybridPolicy
     from skadaptive.baselines import ThresholdPolicy
 
     X, y, X_test, _ = digits
     expected = {"learned": RoutingPolicy, "thresholds": ThresholdPolicy, "hybrid": HybridPolicy}
     for family, kind in expected.items():
-        clf = budget_ladder(max_accuracy_loss=0.01, families=[family]).fit(X, y)
+        # A budget that the reference (the last model alone) does not meet.
+        clf = budget_ladder(max_relative_cost=0.5, families=[family]).fit(X, y)
         assert clf.best_family_ == family and isinstance(clf.policy_, kind)
         assert (clf.cost_weight_ is None) == (family == "thresholds")
-        assert (clf.level_ is None) == (family == "learned")
+        assert (clf.target_scale_ is None) == (family == "learned")
         stage = clf.apply(X_test)
         outputs = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
         assert_array_equal(stage, clf.policy_.apply(outputs))
@@ -262,7 +263,7 @@ def test_the_reference_candidate_is_the_safe_fallback(digits):
     from sklearn.tree import DecisionTreeClassifier
 
     from skadaptive import NetworkSelectionClassifierCV
-    from skadaptive._budget import ReferencePolicy
+    from skadaptive.routers import ReferencePolicy
 
     X, y, X_test, _ = digits
     clf = NetworkSelectionClassifierCV(
@@ -280,12 +281,14 @@ def test_the_reference_candidate_is_the_safe_fallback(digits):
     res = clf.cv_results_
     ref = np.flatnonzero(res["family"] == "reference")[0]
     assert res["mean_test_loss"][ref] == pytest.approx(res["reference_loss"])
-    assert res["mean_test_cost"][ref] == 11.0  # the first model, then a jump to the last
-    router = ReferencePolicy([1, 2, 10], "jump", clf.classes_).fit()
+    # The reference is the last model alone, on its own route: its cost, no more.
+    assert res["mean_test_cost"][ref] == 10.0 == clf._reference_cost()
+    router = ReferencePolicy([1, 2, 10], clf.classes_, entry=2).fit()
     outputs = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
     route = router.route(outputs)
     assert_array_equal(route.stage, 2)
-    assert_array_equal(route.path, np.tile([True, False, True], (len(X_test), 1)))
+    assert_array_equal(route.path, np.tile([False, False, True], (len(X_test), 1)))
+    assert_array_equal(route.proba, clf.estimators_[2].predict_proba(X_test))
 
 
 def test_budget_scoring_equals_the_separate_scorers(digits):
@@ -310,14 +313,14 @@ def test_budget_scoring_equals_the_separate_scorers(digits):
         assert scores["reference_accuracy"] == pytest.approx(
             reference_accuracy_scorer(est, X_test, y_test)
         )
-        assert scores["relative_cost"] == pytest.approx(neg_relative_cost_scorer(est, X_test))
+        assert scores["neg_relative_cost"] == pytest.approx(neg_relative_cost_scorer(est, X_test))
 
 
 def test_budget_mode_gives_the_same_path_with_parallel_folds(digits):
     X, y, X_test, _ = digits
     one = budget_ladder(max_accuracy_loss=0.01).fit(X, y)
     two = budget_ladder(max_accuracy_loss=0.01, n_jobs=2).fit(X, y)
-    for key in ["mean_test_loss", "mean_test_cost", "cost_weight", "level"]:
+    for key in ["mean_test_loss", "mean_test_cost", "cost_weight", "target_scale"]:
         assert_allclose(two.cv_results_[key], one.cv_results_[key])
     assert_array_equal(two.cv_results_["family"], one.cv_results_["family"])
     assert_array_equal(two.predict(X_test), one.predict(X_test))

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from skadaptive import EarlyExitClassifier
-from skadaptive._stages import TreeEnsembleExits, collect_outputs, resolve_exits
+from skadaptive._stages import TreeEnsembleExits, resolve_exits, stage_outputs
 
 ENSEMBLES = {
     "hgb": lambda: HistGradientBoostingClassifier(
@@ -51,7 +51,7 @@ def test_exits_reproduce_the_model(name, n_classes):
     X, y = data(n_classes)
     model = ENSEMBLES[name]().fit(X, y)
     exits = TreeEnsembleExits(model, [3, 6, 12])
-    outputs = collect_outputs(exits, X, len(X), model.classes_)
+    outputs = stage_outputs(exits, X, model.classes_)
     assert outputs.shape == (len(X), 3, n_classes)
     assert_allclose(outputs[:, -1], model.predict_proba(X), rtol=1e-6, atol=1e-9)
     for k, ref in enumerate(staged_reference(model, X, [3, 6, 12])):
@@ -63,7 +63,7 @@ def test_a_later_exit_continues_for_a_subset_of_rows(name):
     X, y = data(3)
     model = ENSEMBLES[name]().fit(X, y)
     exits = TreeEnsembleExits(model, [4, 8, 12])
-    full = collect_outputs(exits, X, len(X), model.classes_)
+    full = stage_outputs(exits, X, model.classes_)
     state = exits.init_exits(X)
     exits.predict_exit_proba(state, 0, np.arange(len(X)))
     rows = np.arange(0, len(X), 3)
@@ -79,7 +79,7 @@ def test_hgb_with_missing_values_matches_predict_proba():
     X = X.copy()
     X[::7, 2] = np.nan
     model = ENSEMBLES["hgb"]().fit(X, y)
-    outputs = collect_outputs(TreeEnsembleExits(model, [6, 12]), X, len(X), model.classes_)
+    outputs = stage_outputs(TreeEnsembleExits(model, [6, 12]), X, model.classes_)
     assert_allclose(outputs[:, -1], model.predict_proba(X), rtol=1e-6, atol=1e-9)
 
 

@@ -413,7 +413,7 @@ def test_one_selection_rule_everywhere():
             results = {
                 "mean_test_accuracy": 0.9 - loss,
                 "mean_test_reference_accuracy": np.full(n, 0.9),
-                "mean_test_relative_cost": -cost,
+                "mean_test_neg_relative_cost": -cost,
             }
             assert cheapest_within(max_loss)(results) == i
         for max_cost in [0.2, 0.5, 1.0]:
@@ -422,5 +422,5 @@ def test_one_selection_rule_everywhere():
                 assert loss[i] == loss[cost <= max_cost].min()
             assert _pick(cost, loss, max_cost, None)[0] == i
             assert Target("cost", max_cost).choose(loss, cost, 0.0) == i
-            results = {"mean_test_accuracy": 1 - loss, "mean_test_relative_cost": -cost}
+            results = {"mean_test_accuracy": 1 - loss, "mean_test_neg_relative_cost": -cost}
             assert most_accurate_under(max_cost)(results) == i

@@ -284,7 +284,7 @@ def test_other_policies_route_on_the_host(digits, monkeypatch):
     clf = EarlyExitClassifier(
         net, policy_estimator=DecisionTreeClassifier(max_depth=3, random_state=0), cv=3
     ).fit(with_ids(X[800:1400]), y[800:1400])
-    assert clf.policy_._linear_exit_rule() is None
+    assert clf.policy_.linear_exit_rule() is None
     calls = spy(monkeypatch, MultiExitNetwork, "route_linear")
     X_test = with_ids(X[1400:])
     res = clf.route(X_test)
@@ -297,12 +297,12 @@ def test_linear_exit_rule_of_constant_policies(digits):
     net = make_multi_exit(digits)
     X_fit = with_ids(X[800:1400])
     rule = EarlyExitClassifier(net, cost_weight=1e6, cv=3, random_state=0).fit(X_fit, y[800:1400])
-    rule = rule.policy_._linear_exit_rule()
+    rule = rule.policy_.linear_exit_rule()
     assert_array_equal(rule.intercept, [-1, -1])  # always exit
     assert all(not w.any() for w in rule.weights)
     proba_x = EarlyExitClassifier(net, features="proba+X", cv=3, random_state=0)
     proba_x.fit(X_fit, y[800:1400])
-    assert proba_x.policy_._linear_exit_rule() is None  # needs X: routed on the host
+    assert proba_x.policy_.linear_exit_rule() is None  # needs X: routed on the host
 
 
 def test_measured_exit_costs(digits, monkeypatch):
@@ -433,7 +433,7 @@ def test_routing_on_a_gpu_matches_the_cpu(digits):
     assert_allclose(gpu.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
     again = pickle.loads(pickle.dumps(gpu))
     assert_allclose(again.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
-    assert gpu.policy_._linear_exit_rule() is not None  # so predict routed on the device
+    assert gpu.policy_.linear_exit_rule() is not None  # so predict routed on the device
     assert_array_equal(gpu.route(X_test).stage, host_route(gpu, X_test).stage)
     seconds = gpu.estimator_.measure_exit_costs(X_test, repeats=3)  # CUDA events
     assert seconds.shape == (3,) and np.all(seconds > 0)

@@ -124,3 +124,5 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # the module decides
         return tags
+
+TorchClassifier.__module__ = "skadaptive.torch"  # where saved files find it

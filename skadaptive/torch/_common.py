@@ -9,7 +9,7 @@ import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ..persistence import TORCH_TEMPLATES, WEIGHTS_ONLY
+from .._saving import TORCH_TEMPLATES, WEIGHTS_ONLY
 
 __all__ = ["TorchEstimatorMixin", "as_tensor", "resolve_device"]
 

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import column_or_1d
 
-from .._policy import encode_labels
+from .._losses import encode_labels
 from ._common import as_tensor, resolve_device
 
 logger = logging.getLogger("skadaptive")

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._features import _EPS, N_TOP
+from .._features import EPS, N_TOP
 from ._common import TorchEstimatorMixin, as_tensor
 
 
@@ -269,5 +269,7 @@ def _summary_block(proba):
     n_top = min(N_TOP, proba.shape[1])
     top = torch.topk(proba, n_top, dim=1).values
     margin = top[:, :1] - top[:, 1:2] if n_top > 1 else top[:, :1]
-    entropy = -(proba * torch.log(torch.clamp(proba, min=_EPS))).sum(dim=1, keepdim=True)
+    entropy = -(proba * torch.log(torch.clamp(proba, min=EPS))).sum(dim=1, keepdim=True)
     return torch.cat([top, margin, entropy], dim=1)
+
+MultiExitNetwork.__module__ = "skadaptive.torch"  # where saved files find it

@@ -1,0 +1,779 @@
+"""The router protocol, and the routers that learn nothing.
+
+A *router* is a fitted object that says, for rows whose stage outputs it has seen
+so far, what each row does next: answer now, run the next stage, or jump to the
+last one.  :class:`BaseRouter` is the protocol that the routing engine
+(:func:`skadaptive._routing.route`), the estimators and the torch side call; a
+router written against it routes precomputed stage outputs (``route``,
+``predict``, ...) and the live stages of an estimator alike.
+
+Routers here learn nothing from labels: :class:`ThresholdPolicy` (confidence
+thresholds), :class:`HybridPolicy` (thresholds on a learned policy's probability
+of "exit"), :class:`ReferencePolicy` (every row answered by the reference) and
+:class:`ConstantPolicy` (a policy estimator with one answer).  The learned router,
+:class:`~skadaptive.RoutingPolicy`, lives in :mod:`skadaptive._policy`.
+"""
+
+import numbers
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import BaseEstimator
+from sklearn.utils import Bunch
+from sklearn.utils import metadata_routing as mr
+from sklearn.utils.validation import check_is_fitted
+
+from ._compat import Interval, StrOptions, fit_context
+from ._features import entropy
+from ._losses import check_outputs, output_classes
+from ._routing import EXIT, JUMP, NEXT, route
+from ._validation import check_costs
+
+__all__ = ["BaseRouter", "ConstantPolicy", "HybridPolicy", "ReferencePolicy", "ThresholdPolicy"]
+
+STABLE_MODULE = "skadaptive.routers"  # where saved files find these classes
+
+
+class BaseRouter(BaseEstimator):
+    """Base class of the routers: fitted policies that route rows through stages.
+
+    A router sees each stage's class probabilities for the rows that computed
+    it and decides, after every non-final stage, what each of those rows does
+    next.  The routing engine calls it; the methods below (``route``, ``predict``,
+    ``apply``, ...) route precomputed stage outputs with it, and the estimators
+    route live stages with the same object.
+
+    A subclass implements ``fit``, which sets ``classes_``, ``n_stages_``,
+    ``costs_`` and ``normalized_costs_``, and :meth:`decide`.  It may override
+    :meth:`stage_block` (what it keeps of a stage's outputs), :meth:`entry_stage`
+    (the first stage every row computes), :attr:`uses_X` (whether it needs the
+    raw input) and :meth:`linear_exit_rule` (its decisions as one linear rule,
+    which a torch network evaluates on its device).
+
+    The engine calls, for ``k = entry_stage(), ..., n_stages_ - 1`` and only for
+    the rows that reach stage ``k``: ``stage_block(proba_k)``, then, unless ``k``
+    is the last stage, ``decide(k, blocks, X_rows)`` with the kept blocks of
+    stages ``entry_stage()..k`` of those rows.
+    """
+
+    # stage_outputs is data, not metadata: no set_*_request method for it.
+    __metadata_request__fit = {"stage_outputs": mr.UNUSED}
+    __metadata_request__predict = {"stage_outputs": mr.UNUSED}
+    __metadata_request__predict_proba = {"stage_outputs": mr.UNUSED}
+    __metadata_request__score = {"stage_outputs": mr.UNUSED}
+
+    # -- the protocol -----------------------------------------------------------
+    @property
+    def uses_X(self):
+        """Whether :meth:`decide` reads the raw input rows (``X_rows``)."""
+        return False
+
+    def entry_stage(self):
+        """The stage that every row computes first.
+
+        Returns
+        -------
+        stage : int
+            0 unless the router answers without the early stages.
+        """
+        return 0
+
+    def stage_block(self, proba):
+        """What the router keeps of one stage's outputs, per row.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_rows, n_classes)
+            The stage's class probabilities.
+
+        Returns
+        -------
+        block : ndarray of shape (n_rows, n_block_columns)
+            Handed back to :meth:`decide` in ``blocks``; the probabilities themselves
+            by default.
+        """
+        return proba
+
+    def decide(self, node, blocks, X_rows):
+        """What the rows at non-final stage ``node`` do next.
+
+        Parameters
+        ----------
+        node : int
+            The stage the rows just computed.
+        blocks : list of ndarray
+            The :meth:`stage_block` of each stage the rows computed, in order.
+        X_rows : array-like of shape (n_rows, n_features) or None
+            The raw input rows, when :attr:`uses_X`; else None.
+
+        Returns
+        -------
+        actions : ndarray of shape (n_rows,)
+            0 to answer with stage ``node``, 1 to run stage ``node + 1``, 2 to jump to
+            the last stage.
+        """
+        raise NotImplementedError
+
+    def linear_exit_rule(self):
+        """The exit decisions as one linear rule over the stage blocks, or None.
+
+        A router whose decision at every exit ``k`` is "continue" exactly where
+        ``sum_j block_j @ weights[j][:, k] + intercept[k] > 0`` (``j = 0..k``), with
+        no jumps, returns ``Bunch(features=..., weights=[...], intercept=...)``:
+        ``features`` names the blocks (``"summary"`` or ``"proba"``), ``weights[j]``
+        has shape ``(block_width, n_stages - 1)``.  A multi-exit model with
+        ``route_linear`` (a torch network) then routes on its device.
+
+        Returns
+        -------
+        rule : Bunch or None
+            None when the decisions are not of that form.
+        """
+        return None
+
+    # -- routing precomputed outputs --------------------------------------------
+    def _validate_outputs(self, stage_outputs, reset=True):
+        outputs = check_outputs(stage_outputs)
+        if not reset and outputs.shape[1:] != (self.n_stages_, len(self.classes_)):
+            raise ValueError(
+                f"stage_outputs has {outputs.shape[1]} stages and {outputs.shape[2]} classes; "
+                f"the policy was fitted with {self.n_stages_} and {len(self.classes_)}."
+            )
+        if getattr(self, "outputs", "proba") == "logits":
+            outputs = softmax(outputs, axis=2)
+        return outputs
+
+    def route(self, stage_outputs, X=None):
+        """Route rows given every stage's outputs.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row (only those on each row's route
+            are read).
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        result : Bunch
+            ``proba``, ``stage`` (see :meth:`apply`), ``path`` (see
+            :meth:`decision_path`) and ``cost`` (see :meth:`predict_cost`).
+        """
+        check_is_fitted(self)
+        outputs = self._validate_outputs(stage_outputs, reset=False)
+        if getattr(self, "features", None) == "proba+X" and X is None:
+            raise ValueError("features='proba+X' needs X; pass X= to route.")
+        if X is not None:
+            X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
+        n_samples = outputs.shape[0]
+        return route(lambda k, rows: outputs[rows, k], n_samples, self, X, self.costs_)
+
+    def predict_proba(self, stage_outputs, X=None):
+        """Class probabilities of the stage that answers each row.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The answering stage's probabilities.
+        """
+        return self.route(stage_outputs, X).proba
+
+    def predict(self, stage_outputs, X=None):
+        """Class labels of the stage that answers each row.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The most probable class of the answering stage.
+        """
+        proba = self.predict_proba(stage_outputs, X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def apply(self, stage_outputs, X=None):
+        """Index of the stage whose answer is returned, per row.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        stage : ndarray of shape (n_samples,)
+            The answering stage of each row.
+        """
+        return self.route(stage_outputs, X).stage
+
+    def decision_path(self, stage_outputs, X=None):
+        """Which stages each row's route computes.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        path : ndarray of shape (n_samples, n_stages), dtype=bool
+            True where the row's route computes the stage.
+        """
+        return self.route(stage_outputs, X).path
+
+    def predict_cost(self, stage_outputs, X=None):
+        """Cost of each row's route, in the units of ``costs_``.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        cost : ndarray of shape (n_samples,)
+            The sum of the costs of the stages on the row's route.
+        """
+        return self.route(stage_outputs, X).cost
+
+    def score(self, stage_outputs, y, X=None):
+        """Accuracy of the routed predictions.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            The outputs of every stage for every row.
+        y : array-like of shape (n_samples,)
+            The true labels.
+        X : array-like of shape (n_samples, n_features), default=None
+            The raw input; needed only when the router uses it.
+
+        Returns
+        -------
+        score : float
+            The share of rows whose routed prediction is ``y``.
+        """
+        return float(np.mean(self.predict(stage_outputs, X) == np.asarray(y)))
+
+    def _set_costs(self, costs, n_stages):
+        """Set ``costs_`` (1 per stage when None) and ``normalized_costs_``."""
+        self.costs_ = check_costs(np.ones(n_stages) if costs is None else costs, n_stages)
+        self.normalized_costs_ = self.costs_ / self.costs_.sum()
+
+
+class ConstantPolicy:
+    """A binary policy estimator that always predicts the same action.
+
+    :class:`~skadaptive.RoutingPolicy` uses it at a decision where the training
+    rows leave nothing to learn (every informative row has the same label).
+
+    Parameters
+    ----------
+    value : int
+        The action predicted for every row: 0 (exit) or 1 (continue, or jump).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadaptive.routers import ConstantPolicy
+    >>> ConstantPolicy(1).predict(np.zeros((3, 2)))
+    array([1, 1, 1])
+    """
+
+    def __init__(self, value):
+        self.value = int(value)
+        self.classes_ = np.array([0, 1])
+
+    def __setstate__(self, state):
+        # Saved by skadaptive 0.1 without classes_.
+        self.__dict__.update(state)
+        self.classes_ = np.array([0, 1])
+
+    def fit(self, X=None, y=None):
+        """Nothing to learn.
+
+        Parameters
+        ----------
+        X : ignored
+            Not used, present for API consistency.
+        y : ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : ConstantPolicy
+            The policy.
+        """
+        return self
+
+    def predict(self, X):
+        """``value`` for every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            The rows (only their number is read).
+
+        Returns
+        -------
+        actions : ndarray of shape (n_rows,)
+            ``value`` repeated.
+        """
+        return np.full(X.shape[0], self.value, dtype=int)
+
+    def predict_proba(self, X):
+        """Probability 1 for ``value``, 0 for the other action.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            The rows (only their number is read).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_rows, 2)
+            Columns for actions 0 and 1.
+        """
+        proba = np.zeros((X.shape[0], 2))
+        proba[:, self.value] = 1.0
+        return proba
+
+    def __repr__(self):
+        return f"ConstantPolicy({self.value})"
+
+
+def exit_probability(policy, n_rows, features):
+    """An exit policy's probability of "exit" (class 0) for ``n_rows`` rows.
+
+    ``features()`` builds the policy's input; a :class:`ConstantPolicy` needs none.
+    """
+    if isinstance(policy, ConstantPolicy):
+        return np.full(n_rows, 1.0 if policy.value == 0 else 0.0)
+    proba = policy.predict_proba(features())
+    return proba[:, list(policy.classes_).index(0)]
+
+
+class ThresholdPolicy(BaseRouter):
+    """Exit at the first stage whose confidence passes a threshold.
+
+    Parameters
+    ----------
+    threshold : float or array-like of shape (n_stages - 1,), default=0.9
+        With ``criterion="max_proba"``, exit when the largest probability is
+        ``>= threshold``; with ``criterion="entropy"``, exit when the entropy (in
+        nats) is ``<= threshold``.  An array gives each non-final stage its own
+        threshold (``threshold[k]`` at stage ``k``; ``inf`` and ``-inf`` allowed),
+        as budget mode tunes them jointly.
+    criterion : {"max_proba", "entropy"}, default="max_proba"
+        The confidence measure.
+    costs : array-like of shape (n_stages,), default=None
+        Cost of each stage; ``None`` means 1 each.
+    outputs : {"proba", "logits"}, default="proba"
+        What ``stage_outputs`` hold; logits go through a softmax.
+    classes : array-like, default=None
+        Labels of the output columns; ``None`` means ``np.unique(y)``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The label of each output column.
+    n_stages_ : int
+        The number of stages.
+    thresholds_ : ndarray of shape (n_stages - 1,)
+        The threshold of each exit (``threshold`` repeated when it is a number).
+    costs_ : ndarray of shape (n_stages,)
+        The cost of each stage.
+    normalized_costs_ : ndarray of shape (n_stages,)
+        ``costs_ / costs_.sum()``.
+
+    See Also
+    --------
+    RoutingPolicy : The learned router.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadaptive.routers import ThresholdPolicy
+    >>> outputs = np.array([[[0.95, 0.05], [0.1, 0.9]],
+    ...                     [[0.55, 0.45], [0.2, 0.8]]])
+    >>> ThresholdPolicy(threshold=0.9).fit(outputs, [0, 1]).apply(outputs)
+    array([0, 1])
+
+    One threshold per exit (here one exit, so one value):
+
+    >>> ThresholdPolicy(threshold=[0.5]).fit(outputs, [0, 1]).apply(outputs)
+    array([0, 0])
+    """
+
+    _parameter_constraints = {
+        "threshold": [Interval(numbers.Real, None, None, closed="neither"), "array-like"],
+        "criterion": [StrOptions({"max_proba", "entropy"})],
+        "costs": ["array-like", None],
+        "outputs": [StrOptions({"proba", "logits"})],
+        "classes": ["array-like", None],
+    }
+
+    def __init__(
+        self, threshold=0.9, *, criterion="max_proba", costs=None, outputs="proba", classes=None
+    ):
+        self.threshold = threshold
+        self.criterion = criterion
+        self.costs = costs
+        self.outputs = outputs
+        self.classes = classes
+
+    @fit_context
+    def fit(self, stage_outputs, y=None):
+        """Record the stages, classes and costs; a threshold policy learns nothing.
+
+        Parameters
+        ----------
+        stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
+            Outputs of every stage (only their shape is read).
+        y : array-like of shape (n_samples,), default=None
+            Used only to name the classes when ``classes`` is None.
+
+        Returns
+        -------
+        self : ThresholdPolicy
+            The fitted router.
+        """
+        outputs = self._validate_outputs(stage_outputs)
+        self.classes_ = output_classes(self.classes, y, outputs.shape[2])
+        self.n_stages_ = outputs.shape[1]
+        self.thresholds_ = self._check_threshold()
+        self._set_costs(self.costs, self.n_stages_)
+        return self
+
+    def _check_threshold(self):
+        """The threshold of each exit, shape (n_stages - 1,)."""
+        n_exits = self.n_stages_ - 1
+        if np.ndim(self.threshold) == 0:
+            return np.full(n_exits, float(self.threshold))
+        try:
+            thresholds = np.asarray(self.threshold, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"threshold must be a number or an array of numbers; got {self.threshold!r}."
+            ) from exc
+        if thresholds.shape != (n_exits,):
+            raise ValueError(
+                f"threshold must be a number or have one value per exit: expected shape "
+                f"({n_exits},) for {self.n_stages_} stages, got shape {thresholds.shape}."
+            )
+        if np.any(np.isnan(thresholds)):
+            raise ValueError(f"threshold contains NaN: {thresholds.tolist()}.")
+        return thresholds
+
+    def decide(self, node, blocks, X_rows):
+        """Exit where the newest stage is confident enough, else continue.
+
+        Parameters
+        ----------
+        node : int
+            The stage the rows just computed.
+        blocks : list of ndarray
+            The probabilities of each stage the rows computed.
+        X_rows : None
+            Not used.
+
+        Returns
+        -------
+        actions : ndarray of shape (n_rows,)
+            0 (exit) or 1 (continue).
+        """
+        proba = blocks[-1]
+        threshold = self.thresholds_[node]
+        if self.criterion == "max_proba":
+            confident = proba.max(axis=1) >= threshold
+        else:
+            confident = entropy(proba) <= threshold
+        return np.where(confident, EXIT, NEXT)
+
+
+class HybridPolicy(BaseRouter):
+    """Per-exit thresholds on a fitted RoutingPolicy's probability of "exit".
+
+    A row answers at the first exit ``k`` where the exit policy's probability of
+    "exit" is ``>= thresholds[k]``; the last stage answers the rest.  No jumps.
+    ``fit`` learns nothing: it reads the fitted ``policy``.
+
+    Parameters
+    ----------
+    policy : RoutingPolicy
+        A fitted learned router.
+    thresholds : array-like of shape (n_stages - 1,)
+        The threshold of each exit, on the probability of "exit".
+
+    Attributes
+    ----------
+    thresholds_ : ndarray of shape (n_stages - 1,)
+        ``thresholds`` as floats.
+    classes_ : ndarray of shape (n_classes,)
+        The policy's classes.
+    costs_ : ndarray of shape (n_stages,)
+        The policy's stage costs.
+    normalized_costs_ : ndarray of shape (n_stages,)
+        ``costs_ / costs_.sum()``.
+    n_stages_ : int
+        The number of stages.
+
+    See Also
+    --------
+    ThresholdPolicy : Thresholds on the largest probability.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadaptive import RoutingPolicy
+    >>> from skadaptive.routers import HybridPolicy
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 200)
+    >>> cheap = np.where(rng.random(200) < 0.7, y, 1 - y)
+    >>> outputs = np.stack([np.eye(2)[cheap] * 0.6 + 0.2, np.eye(2)[y] * 0.98 + 0.01], axis=1)
+    >>> policy = RoutingPolicy(costs=[1, 9], cost_weight=0.5).fit(outputs, y)
+    >>> hybrid = HybridPolicy(policy, thresholds=[1.1]).fit()   # never exits early
+    >>> hybrid.apply(outputs).min()
+    np.int64(1)
+    """
+
+    def __init__(self, policy, thresholds):
+        self.policy = policy
+        self.thresholds = thresholds
+
+    def fit(self, stage_outputs=None, y=None):
+        """Read the fitted policy and check the thresholds.
+
+        Parameters
+        ----------
+        stage_outputs : ignored
+            Not used, present for API consistency.
+        y : ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : HybridPolicy
+            The fitted router.
+        """
+        check_is_fitted(self.policy)
+        self.thresholds_ = np.asarray(self.thresholds, dtype=float)
+        self.classes_ = self.policy.classes_
+        self.costs_ = self.policy.costs_
+        self.normalized_costs_ = self.policy.normalized_costs_
+        self.n_stages_ = self.policy.n_stages_
+        if self.thresholds_.shape != (self.n_stages_ - 1,):
+            raise ValueError(
+                f"thresholds needs one value per exit ({self.n_stages_ - 1}); got "
+                f"{self.thresholds_.shape}."
+            )
+        return self
+
+    @property
+    def uses_X(self):
+        """Whether the underlying policy reads the raw input."""
+        return self.policy.uses_X
+
+    @property
+    def features(self):
+        """The features of the underlying policy."""
+        return self.policy.features
+
+    def stage_block(self, proba):
+        """The underlying policy's block of one stage's outputs.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_rows, n_classes)
+            The stage's class probabilities.
+
+        Returns
+        -------
+        block : ndarray of shape (n_rows, n_block_columns)
+            What the policy keeps of them.
+        """
+        return self.policy.stage_block(proba)
+
+    def decide(self, node, blocks, X_rows):
+        """Exit where the policy's probability of "exit" reaches the threshold.
+
+        Parameters
+        ----------
+        node : int
+            The stage the rows just computed.
+        blocks : list of ndarray
+            The policy's blocks of each stage the rows computed.
+        X_rows : array-like or None
+            The raw input rows, when the policy uses them.
+
+        Returns
+        -------
+        actions : ndarray of shape (n_rows,)
+            0 (exit) or 1 (continue).
+        """
+        p_exit = self.policy.exit_probability(node, blocks, X_rows)
+        return np.where(p_exit >= self.thresholds_[node], EXIT, NEXT)
+
+    def linear_exit_rule(self):
+        """The rule of the underlying policies, intercepts moved by each threshold.
+
+        P(exit) = 1 - sigmoid(score) >= t  <=>  score <= logit(1 - t), so "continue"
+        is ``score - logit(1 - t) > 0``: still linear.
+
+        Returns
+        -------
+        rule : Bunch or None
+            As :meth:`BaseRouter.linear_exit_rule`; None when the policy's rule is.
+        """
+        rule = self.policy.linear_exit_rule()
+        if rule is None:
+            return None
+        intercept = rule.intercept.copy()
+        for k, t in enumerate(self.thresholds_):
+            if rule.constant[k] >= 0:  # a constant policy: P(exit) is 1 or 0
+                p_exit = 1.0 if rule.constant[k] == 0 else 0.0
+                intercept[k] = -1.0 if p_exit >= t else 1.0
+            elif t <= 0:
+                intercept[k] = -np.inf  # always exit
+            elif t >= 1:
+                intercept[k] = np.inf  # never exit
+            else:
+                intercept[k] -= np.log1p(-t) - np.log(t)
+        return Bunch(
+            features=rule.features, weights=rule.weights, intercept=intercept, constant=rule.constant
+        )
+
+
+class ReferencePolicy(BaseRouter):
+    """Every row answered by the last stage, along the reference's route.
+
+    The safe candidate of budget mode: it loses nothing against the reference.
+    The route is the estimator's reference: the stages from ``entry`` to the last
+    one (the last model alone for network selection, every exit for early exit).
+
+    Parameters
+    ----------
+    costs : array-like of shape (n_stages,)
+        The cost of each stage.
+    classes : array-like of shape (n_classes,)
+        The label of each output column.
+    entry : int, default=0
+        The first stage of the route: ``n_stages - 1`` when the last stage runs on
+        its own (independent models), 0 when it continues the earlier ones.
+
+    Attributes
+    ----------
+    costs_ : ndarray of shape (n_stages,)
+        ``costs`` as floats.
+    normalized_costs_ : ndarray of shape (n_stages,)
+        ``costs_ / costs_.sum()``.
+    n_stages_ : int
+        The number of stages.
+    classes_ : ndarray of shape (n_classes,)
+        ``classes`` as an array.
+
+    See Also
+    --------
+    ThresholdPolicy : A router that exits early on confident rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadaptive.routers import ReferencePolicy
+    >>> outputs = np.full((2, 3, 2), 0.5)
+    >>> ReferencePolicy([1, 2, 10], classes=[0, 1], entry=2).fit().predict_cost(outputs)
+    array([10., 10.])
+    """
+
+    def __init__(self, costs, classes, entry=0):
+        self.costs = costs
+        self.classes = classes
+        self.entry = entry
+
+    def fit(self, stage_outputs=None, y=None):
+        """Record the costs, classes and route.
+
+        Parameters
+        ----------
+        stage_outputs : ignored
+            Not used, present for API consistency.
+        y : ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : ReferencePolicy
+            The fitted router.
+        """
+        self._set_costs(self.costs, len(self.costs))
+        self.n_stages_ = len(self.costs_)
+        self.classes_ = np.asarray(self.classes)
+        if not 0 <= self.entry < self.n_stages_:
+            raise ValueError(f"entry must be a stage index below {self.n_stages_}; got {self.entry}.")
+        return self
+
+    def __setstate__(self, state):
+        # Saved by skadaptive 0.1: (costs, topology, classes), jumping from stage 0.
+        if "topology" in state:
+            state = dict(state)
+            state["entry"], state["_legacy_jump"] = 0, bool(state.pop("jumps_", False))
+            del state["topology"]
+        super().__setstate__(state)
+
+    def entry_stage(self):
+        """The first stage of the reference's route.
+
+        Returns
+        -------
+        stage : int
+            ``entry``.
+        """
+        return int(self.entry)
+
+    def decide(self, node, blocks, X_rows):
+        """Continue every row towards the last stage.
+
+        Parameters
+        ----------
+        node : int
+            The stage the rows just computed.
+        blocks : list of ndarray
+            Not read.
+        X_rows : None
+            Not used.
+
+        Returns
+        -------
+        actions : ndarray of shape (n_rows,)
+            1 (continue) for every row.
+        """
+        action = JUMP if getattr(self, "_legacy_jump", False) else NEXT
+        return np.full(len(blocks[-1]), action)
+
+
+for _cls in (BaseRouter, ConstantPolicy, ThresholdPolicy, HybridPolicy, ReferencePolicy):
+    _cls.__module__ = STABLE_MODULE
