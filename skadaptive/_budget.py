@@ -35,7 +35,7 @@ from ._choice import best_under
 from ._compat import Interval
 from ._fitting import progress_bar
 from ._losses import stage_losses
-from ._routers import HybridPolicy, ReferencePolicy, ThresholdPolicy
+from ._routers import HybridPolicy, ThresholdPolicy
 from ._rows import optional_rows
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
 
@@ -63,7 +63,9 @@ def check_cost_weights(cost_weights):
         return DEFAULT_COST_WEIGHTS
     weights = np.asarray(cost_weights, dtype=float)
     if weights.ndim != 1 or weights.size == 0 or not np.all(np.isfinite(weights)):
-        raise ValueError(f"cost_weights must be a non-empty 1-D array of finite numbers; got {cost_weights!r}.")
+        raise ValueError(
+            f"cost_weights must be a non-empty 1-D array of finite numbers; got {cost_weights!r}."
+        )
     if np.any(weights < 0):
         raise ValueError(f"cost_weights must be >= 0; got {weights.tolist()}.")
     return weights

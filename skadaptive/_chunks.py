@@ -101,9 +101,7 @@ def outputs_in_chunks(parts, X, n_rows, classes, n_jobs, verbose=0, progress=Non
     outputs : ndarray of shape (n_rows, n_stages, n_classes)
     """
     parallel = Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")
-    jobs = (
-        delayed(stage_outputs)(model, safe_rows(X, rows), classes) for model, rows in parts
-    )
+    jobs = (delayed(stage_outputs)(model, safe_rows(X, rows), classes) for model, rows in parts)
     results = parallel(jobs)
     if progress is not None:
         results = progress(results)

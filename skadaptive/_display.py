@@ -483,14 +483,11 @@ class CostAccuracyDisplay:
 
 def _describe(operating_point):
     """The legend's words for a fitted estimator's router."""
-    knobs = [f"cost_weight={operating_point.cost_weight:g}"]
-    if operating_point.get("family") is not None:
-        knobs = [operating_point.family]
-        if operating_point.cost_weight is not None:
-            knobs.append(f"cost_weight={operating_point.cost_weight:g}")
-        if operating_point.get("target_scale") is not None:
-            knobs.append(f"target_scale={operating_point.target_scale:g}")
-    return "fitted, " + ", ".join(knobs)
+    knobs = [operating_point.family] if operating_point.get("family") else []
+    for knob in ("cost_weight", "target_scale"):
+        if operating_point.get(knob) is not None:
+            knobs.append(f"{knob}={operating_point[knob]:g}")
+    return ", ".join(["fitted", *knobs])
 
 
 def _final_adaptive(estimator, X):

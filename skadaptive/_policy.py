@@ -424,7 +424,9 @@ class RoutingPolicy(BaseRouter):
             coef, intercept[k] = linear
             for j in range(k + 1):
                 weights[j][:, k] = coef[j * width : (j + 1) * width]
-        return Bunch(features=self.features, weights=weights, intercept=intercept, constant=constant)
+        return Bunch(
+            features=self.features, weights=weights, intercept=intercept, constant=constant
+        )
 
 
 RoutingPolicy.__module__ = "skadaptive"

@@ -664,7 +664,10 @@ class HybridPolicy(BaseRouter):
             else:
                 intercept[k] -= np.log1p(-t) - np.log(t)
         return Bunch(
-            features=rule.features, weights=rule.weights, intercept=intercept, constant=rule.constant
+            features=rule.features,
+            weights=rule.weights,
+            intercept=intercept,
+            constant=rule.constant,
         )
 
 
@@ -733,7 +736,9 @@ class ReferencePolicy(BaseRouter):
         self.n_stages_ = len(self.costs_)
         self.classes_ = np.asarray(self.classes)
         if not 0 <= self.entry < self.n_stages_:
-            raise ValueError(f"entry must be a stage index below {self.n_stages_}; got {self.entry}.")
+            raise ValueError(
+                f"entry must be a stage index below {self.n_stages_}; got {self.entry}."
+            )
         return self
 
     def __setstate__(self, state):

@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 
-
 def _array(name, value, shape, expected):
     """``value`` as a finite float array of the given shape (None: any size)."""
     a = np.asarray(value, dtype=float)

@@ -11,8 +11,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from skadaptive import RoutingPolicy
 from skadaptive._losses import stage_losses
-from skadaptive.routers import ConstantPolicy
 from skadaptive.baselines import ThresholdPolicy, oracle_route
+from skadaptive.routers import ConstantPolicy
 
 
 def make_outputs(n=600, n_stages=3, n_classes=4, seed=0):
@@ -35,7 +35,9 @@ def test_stage_losses_zero_one_top_k_and_callable():
     y = np.array([1])
     assert_array_equal(stage_losses(outputs, y, np.arange(3), "zero_one"), [[1, 1]])
     assert_array_equal(stage_losses(outputs, y, np.arange(3), "top_k", top_k=2), [[0, 0]])
-    assert_array_equal(stage_losses(outputs, np.array([2]), np.arange(3), "top_k", top_k=2), [[1, 0]])
+    assert_array_equal(
+        stage_losses(outputs, np.array([2]), np.arange(3), "top_k", top_k=2), [[1, 0]]
+    )
 
     def neg_log(y_true, proba):
         return -np.log(proba[np.arange(len(y_true)), y_true])
@@ -46,8 +48,12 @@ def test_stage_losses_zero_one_top_k_and_callable():
 def test_top_k_ties_are_broken_like_argsort():
     outputs = np.array([[[0.4, 0.2, 0.2, 0.2], [0.4, 0.2, 0.2, 0.2]]])
     # Classes 1, 2, 3 tie; the first of them is in the top 2, the later ones are not.
-    assert_array_equal(stage_losses(outputs, np.array([1]), np.arange(4), "top_k", top_k=2), [[0, 0]])
-    assert_array_equal(stage_losses(outputs, np.array([3]), np.arange(4), "top_k", top_k=2), [[1, 1]])
+    assert_array_equal(
+        stage_losses(outputs, np.array([1]), np.arange(4), "top_k", top_k=2), [[0, 0]]
+    )
+    assert_array_equal(
+        stage_losses(outputs, np.array([3]), np.arange(4), "top_k", top_k=2), [[1, 1]]
+    )
 
 
 def test_constant_policies_when_no_row_carries_information():

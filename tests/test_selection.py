@@ -222,8 +222,8 @@ def test_budget_mode_meets_a_cost_budget(digits):
 
 def test_budget_mode_families_give_their_routers(digits):
     from skadaptive import RoutingPolicy
-    from skadaptive.routers import HybridPolicy
     from skadaptive.baselines import ThresholdPolicy
+    from skadaptive.routers import HybridPolicy
 
     X, y, X_test, _ = digits
     expected = {"learned": RoutingPolicy, "thresholds": ThresholdPolicy, "hybrid": HybridPolicy}

@@ -125,4 +125,5 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True  # the module decides
         return tags
 
+
 TorchClassifier.__module__ = "skadaptive.torch"  # where saved files find it

@@ -272,4 +272,5 @@ def _summary_block(proba):
     entropy = -(proba * torch.log(torch.clamp(proba, min=EPS))).sum(dim=1, keepdim=True)
     return torch.cat([top, margin, entropy], dim=1)
 
+
 MultiExitNetwork.__module__ = "skadaptive.torch"  # where saved files find it
