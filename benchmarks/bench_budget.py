@@ -46,7 +46,8 @@ from sklearn.frozen import FrozenEstimator
 from threadpoolctl import threadpool_limits
 
 from skadaptive import EarlyExitClassifierCV, NetworkSelectionClassifierCV
-from skadaptive._stages import ModelLadder, collect_outputs, exit_model, measure_costs
+from skadaptive._stages import exit_model, measure_costs, stage_outputs
+from skadaptive.stages import ModelLadder
 
 TARGETS = (0.01, 0.005, 0.0)
 FAMILY_SETS = {
@@ -134,9 +135,9 @@ def letter_parts(args, rows):
     models = [est.fit(X_stage, y_stage) for _, est in make_ladder(args.quick, args.seed)]
     print(f"letter: fitted the ladder in {time.perf_counter() - t0:.0f}s")
     ladder = ModelLadder(models, classes)
-    costs = measure_costs(ladder, X_val[:512], 512)
-    out_val = collect_outputs(ladder, X_val, len(y_val), classes)
-    out_test = collect_outputs(ladder, X_test, len(y_test), classes)
+    costs = measure_costs(ladder, X_val[:512])
+    out_val = stage_outputs(ladder, X_val, classes)
+    out_test = stage_outputs(ladder, X_test, classes)
     frozen = [(f"m{k}", FrozenEstimator(m)) for k, m in enumerate(models)]
 
     def make_ns(families, target):
@@ -159,8 +160,8 @@ def letter_parts(args, rows):
     exits = [5, 12, 25, 50, 100] if args.quick else [10, 25, 50, 100, 200]
     view = exit_model(hgb, exits)
     hgb_costs = np.diff(np.r_[0, exits]).astype(float)
-    out_val = collect_outputs(view, X_val, len(y_val), classes)
-    out_test = collect_outputs(view, X_test, len(y_test), classes)
+    out_val = stage_outputs(view, X_val, classes)
+    out_test = stage_outputs(view, X_test, classes)
 
     def make_ee(families, target):
         return EarlyExitClassifierCV(
@@ -203,9 +204,9 @@ def mnist_part(args, rows):
     print(f"MNIST: trained 3 CNNs in {time.perf_counter() - t0:.0f}s")
     classes = np.arange(10)
     ladder = ModelLadder(models, classes)
-    costs = measure_costs(ladder, X_val[:512], 512)
-    out_val = collect_outputs(ladder, X_val, len(y_val), classes)
-    out_test = collect_outputs(ladder, X_test, len(y_test), classes)
+    costs = measure_costs(ladder, X_val[:512])
+    out_val = stage_outputs(ladder, X_val, classes)
+    out_test = stage_outputs(ladder, X_test, classes)
     frozen = [(f"cnn{k}", FrozenEstimator(m)) for k, m in enumerate(models)]
 
     def make_ns(families, target):
@@ -237,8 +238,8 @@ def mnist_part(args, rows):
     print(f"MNIST: trained the 4-exit CNN in {time.perf_counter() - t0:.0f}s")
     net = MultiExitNetwork(blocks, heads, classes=classes).fit()
     ee_costs = net.measure_exit_costs(X_val[:512])
-    out_val = collect_outputs(net, X_val, len(y_val), classes)
-    out_test = collect_outputs(net, X_test, len(y_test), classes)
+    out_val = stage_outputs(net, X_val, classes)
+    out_test = stage_outputs(net, X_test, classes)
 
     def make_ee(families, target):
         return EarlyExitClassifierCV(
