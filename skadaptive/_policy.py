@@ -117,19 +117,36 @@ class RoutingPolicy(BaseRouter):
         ``policies_[(k, "jump")]`` (1 = jump): fitted clones of
         ``policy_estimator`` or constant policies.
     train_objective_ : float
-        Mean realised ``loss + cost_weight * normalised cost`` on the training rows.
+        Mean realised ``loss + cost_weight * normalised cost`` on the training rows
+        (weighted by ``sample_weight`` when given).
+
+    See Also
+    --------
+    skadaptive.EarlyExitClassifier : The same policies on the exits of one model.
+    skadaptive.NetworkSelectionClassifier : The same policies on a ladder of models.
+    skadaptive.routers.ThresholdPolicy : Exit where a stage is confident enough.
+    skadaptive.routers.HybridPolicy : Thresholds on these policies' probability of "exit".
 
     Examples
     --------
+    A cheap stage that is right with the probability it gives its answer, and an
+    expensive one (9 times the cost) that is always right:
+
     >>> import numpy as np
     >>> from skadaptive import RoutingPolicy
     >>> rng = np.random.default_rng(0)
-    >>> y = rng.integers(0, 2, 200)
-    >>> cheap = np.where(rng.random(200) < 0.7, y, 1 - y)      # 70% right
-    >>> outputs = np.stack([np.eye(2)[cheap] * 0.6 + 0.2, np.eye(2)[y] * 0.98 + 0.01], axis=1)
-    >>> policy = RoutingPolicy(costs=[1, 9], cost_weight=0.5).fit(outputs, y)
-    >>> policy.decision_path(outputs).shape
-    (200, 2)
+    >>> y = rng.integers(0, 2, 300)
+    >>> confidence = rng.uniform(0.5, 1.0, 300)
+    >>> cheap = np.where(rng.random(300) < confidence, y, 1 - y)
+    >>> p = np.where(cheap == 1, confidence, 1 - confidence)
+    >>> outputs = np.stack([np.column_stack([1 - p, p]), np.eye(2)[y] * 0.98 + 0.01], axis=1)
+    >>> policy = RoutingPolicy(costs=[1, 9], cost_weight=0.2).fit(outputs, y)
+    >>> policy.decision_path(outputs).mean(axis=0).round(2)   # share of rows per stage
+    array([1.  , 0.57])
+    >>> policy.score(outputs, y)
+    0.96
+    >>> round(float(policy.predict_cost(outputs).mean()), 2)  # every row at both: 10
+    6.1
     """
 
     _parameter_constraints = {

@@ -50,10 +50,51 @@ class BaseRouter(BaseEstimator):
     raw input) and :meth:`linear_exit_rule` (its decisions as one linear rule,
     which a torch network evaluates on its device).
 
-    The engine calls, for ``k = entry_stage(), ..., n_stages_ - 1`` and only for
-    the rows that reach stage ``k``: ``stage_block(proba_k)``, then, unless ``k``
-    is the last stage, ``decide(k, blocks, X_rows)`` with the kept blocks of
-    stages ``entry_stage()..k`` of those rows.
+    The engine calls, for each non-final stage ``k = entry_stage(), ...`` and only
+    for the rows that reach stage ``k``: ``stage_block(proba_k)``, then
+    ``decide(k, blocks, X_rows)`` with the kept blocks of stages
+    ``entry_stage()..k`` of those rows.  The rows that reach the last stage are
+    answered by it, without a call to the router.
+
+    See Also
+    --------
+    skadaptive.RoutingPolicy : The learned router of the paper.
+    ThresholdPolicy : Exit where a stage's confidence passes a threshold.
+    HybridPolicy : Thresholds on a learned policy's probability of "exit".
+    ReferencePolicy : Every row answered along the non-adaptive reference's route.
+
+    Examples
+    --------
+    A router that answers with a stage where its top two probabilities differ by
+    at least ``margin``:
+
+    >>> import numpy as np
+    >>> from skadaptive.routers import BaseRouter
+    >>> class MarginRouter(BaseRouter):
+    ...     def __init__(self, margin=0.5):
+    ...         self.margin = margin
+    ...
+    ...     def fit(self, stage_outputs, y=None):
+    ...         n_stages, n_classes = np.shape(stage_outputs)[1:]
+    ...         self.classes_ = np.arange(n_classes)
+    ...         self.n_stages_ = n_stages
+    ...         self.costs_ = np.ones(n_stages)
+    ...         self.normalized_costs_ = self.costs_ / n_stages
+    ...         return self
+    ...
+    ...     def decide(self, node, blocks, X_rows):
+    ...         top_two = np.sort(blocks[-1], axis=1)[:, -2:]
+    ...         return np.where(top_two[:, 1] - top_two[:, 0] >= self.margin, 0, 1)
+    >>> outputs = np.array([[[0.9, 0.1], [0.2, 0.8]],
+    ...                     [[0.6, 0.4], [0.3, 0.7]]])
+    >>> router = MarginRouter(margin=0.5).fit(outputs)
+    >>> router.apply(outputs)
+    array([0, 1])
+    >>> router.predict_proba(outputs)
+    array([[0.9, 0.1],
+           [0.3, 0.7]])
+    >>> router.predict_cost(outputs)
+    array([1., 2.])
     """
 
     # stage_outputs is data, not metadata: no set_*_request method for it.
@@ -293,8 +334,14 @@ class ConstantPolicy:
 
     Attributes
     ----------
+    value : int
+        The action predicted for every row, as an int.
     classes_ : ndarray of shape (2,)
-        ``[0, 1]``.
+        The two actions, ``[0, 1]``.
+
+    See Also
+    --------
+    skadaptive.RoutingPolicy : The learned router whose ``policies_`` may hold it.
 
     Examples
     --------
@@ -380,6 +427,13 @@ def exit_probability(policy, n_rows, features):
 class ThresholdPolicy(BaseRouter):
     """Exit at the first stage whose confidence passes a threshold.
 
+    The confidence-threshold baseline: after each non-final stage ``k``, a row
+    answers with stage ``k`` when the largest of its probabilities reaches
+    ``threshold`` (or their entropy falls to it); the last stage answers the
+    rows that no earlier stage was confident about.  There are no jumps, and
+    ``fit`` learns nothing from labels: it records the number of stages, the
+    classes and the costs.
+
     Parameters
     ----------
     threshold : float or array-like of shape (n_stages - 1,), default=0.9
@@ -395,7 +449,8 @@ class ThresholdPolicy(BaseRouter):
     outputs : {"proba", "logits"}, default="proba"
         What ``stage_outputs`` hold; logits go through a softmax.
     classes : array-like, default=None
-        Labels of the output columns; ``None`` means ``np.unique(y)``.
+        Labels of the output columns; ``None`` means ``np.unique(y)``, or
+        ``0..n_classes - 1`` when ``fit`` gets no ``y``.
 
     Attributes
     ----------
@@ -412,7 +467,8 @@ class ThresholdPolicy(BaseRouter):
 
     See Also
     --------
-    RoutingPolicy : The learned router.
+    skadaptive.RoutingPolicy : The learned router.
+    HybridPolicy : Thresholds on a learned policy's probability of "exit".
 
     Examples
     --------
@@ -544,6 +600,7 @@ class HybridPolicy(BaseRouter):
 
     See Also
     --------
+    skadaptive.RoutingPolicy : The learned router whose exit policies it reads.
     ThresholdPolicy : Thresholds on the largest probability.
 
     Examples
@@ -552,13 +609,19 @@ class HybridPolicy(BaseRouter):
     >>> from skadaptive import RoutingPolicy
     >>> from skadaptive.routers import HybridPolicy
     >>> rng = np.random.default_rng(0)
-    >>> y = rng.integers(0, 2, 200)
-    >>> cheap = np.where(rng.random(200) < 0.7, y, 1 - y)
-    >>> outputs = np.stack([np.eye(2)[cheap] * 0.6 + 0.2, np.eye(2)[y] * 0.98 + 0.01], axis=1)
-    >>> policy = RoutingPolicy(costs=[1, 9], cost_weight=0.5).fit(outputs, y)
-    >>> hybrid = HybridPolicy(policy, thresholds=[1.1]).fit()   # never exits early
-    >>> hybrid.apply(outputs).min()
-    np.int64(1)
+    >>> y = rng.integers(0, 2, 300)
+    >>> confidence = rng.uniform(0.5, 1.0, 300)
+    >>> cheap = np.where(rng.random(300) < confidence, y, 1 - y)  # right w.p. confidence
+    >>> p = np.where(cheap == 1, confidence, 1 - confidence)
+    >>> outputs = np.stack([np.column_stack([1 - p, p]), np.eye(2)[y] * 0.98 + 0.01], axis=1)
+    >>> policy = RoutingPolicy(costs=[1, 9], cost_weight=0.2).fit(outputs, y)
+    >>> np.bincount(policy.apply(outputs))   # rows answered by stage 0 and by stage 1
+    array([130, 170])
+    >>> hybrid = HybridPolicy(policy, thresholds=[0.7]).fit()   # exit more cautiously
+    >>> np.bincount(hybrid.apply(outputs))
+    array([ 50, 250])
+    >>> hybrid.score(outputs, y)
+    1.0
     """
 
     def __init__(self, policy, thresholds):
