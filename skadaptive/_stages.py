@@ -58,7 +58,64 @@ def unfrozen(model):
 
 
 class ModelLadder:
-    """Independent models of rising cost as the stages of the protocol."""
+    """Independent models of rising cost as the stages of the multi-exit protocol.
+
+    The stages of :class:`~skadaptive.NetworkSelectionClassifier`: stage ``k`` is
+    model ``k``, which computes its answer from the input rows alone (nothing
+    is carried from one stage to the next).  A fitted
+    ``NetworkSelectionClassifier`` keeps its fitted models in one of these, as
+    ``stage_model_``.  The models' columns are put in the order of ``classes``,
+    so models fitted on different subsets of the classes answer in one layout.
+
+    Parameters
+    ----------
+    models : sequence of fitted classifiers
+        The models, cheapest first.  Each needs ``predict_proba`` and
+        ``classes_``; the models are not copied.
+    classes : array-like of shape (n_classes,)
+        The label of each output column, sorted (as ``np.unique`` returns them).
+        Every model's ``classes_`` must be among them; a class that a model does
+        not know gets probability 0 in its answers.
+
+    Attributes
+    ----------
+    models : list of fitted classifiers
+        The models, as a list.
+    classes_ : ndarray of shape (n_classes,)
+        ``classes`` as an array.
+    n_exits_ : int
+        The number of stages (models).
+
+    See Also
+    --------
+    TreeEnsembleExits : The exits of one tree ensemble.
+    skadaptive.NetworkSelectionClassifier : Routes rows through such a ladder.
+
+    Examples
+    --------
+    A stump that never saw class 2, then a logistic regression that did:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from skadaptive.stages import ModelLadder
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
+    >>> y = np.array([0, 0, 1, 1, 2, 2])
+    >>> stump = DecisionTreeClassifier(max_depth=1).fit(X[:4], y[:4])
+    >>> logreg = LogisticRegression().fit(X, y)
+    >>> ladder = ModelLadder([stump, logreg], classes=[0, 1, 2])
+    >>> state = ladder.init_exits(X)
+    >>> ladder.predict_exit_proba(state, 0, np.arange(6))
+    array([[1., 0., 0.],
+           [1., 0., 0.],
+           [0., 1., 0.],
+           [0., 1., 0.],
+           [0., 1., 0.],
+           [0., 1., 0.]])
+    >>> ladder.predict_exit_proba(state, 1, np.array([4, 5])).round(2)
+    array([[0.04, 0.33, 0.63],
+           [0.01, 0.17, 0.82]])
+    """
 
     def __init__(self, models, classes):
         self.models = list(models)
@@ -66,9 +123,39 @@ class ModelLadder:
         self.n_exits_ = len(self.models)
 
     def init_exits(self, X):
+        """Start the computation for the rows of ``X``: nothing to compute yet.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input rows, in any form the models take (array, sparse matrix,
+            DataFrame).
+
+        Returns
+        -------
+        state : array-like of shape (n_samples, n_features)
+            ``X`` itself: every stage reads the input rows.
+        """
         return X
 
     def predict_exit_proba(self, state, k, rows):
+        """Class probabilities of model ``k`` for some of the rows.
+
+        Parameters
+        ----------
+        state : array-like of shape (n_samples, n_features)
+            What :meth:`init_exits` returned: the input rows.
+        k : int
+            The stage, that is the index of the model in ``models``.
+        rows : array-like of int
+            The indices, into the rows of ``state``, of the rows to answer.
+
+        Returns
+        -------
+        proba : ndarray of shape (len(rows), n_classes)
+            Model ``k``'s ``predict_proba`` of those rows, as floats, columns in the
+            order of ``classes_``.
+        """
         model = self.models[k]
         proba = model.predict_proba(take_rows(state, rows))
         return align_proba(np.asarray(proba, dtype=float), model.classes_, self.classes_)
@@ -103,7 +190,78 @@ class TreeEnsembleExits:
     Exit ``k`` answers with the first ``counts[k]`` trees (boosting iterations). A
     later exit continues from the earlier partial sums (boosting raw scores, or
     summed tree probabilities for forests): it computes only the trees not yet
-    evaluated, for only the rows still active.
+    evaluated, for only the rows still active.  A forest's exit averages the
+    class probabilities of its trees; a boosting model's exit turns its partial
+    raw scores into probabilities as the model's loss does.  This is the
+    multi-exit view of the tree ensembles that
+    :class:`~skadaptive.EarlyExitClassifier` takes, kept as its
+    ``stage_model_``.
+
+    Parameters
+    ----------
+    model : fitted classifier
+        A fitted :class:`~sklearn.ensemble.RandomForestClassifier`,
+        :class:`~sklearn.ensemble.ExtraTreesClassifier` (any scikit-learn forest
+        classifier), :class:`~sklearn.ensemble.GradientBoostingClassifier` or
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.  It is not
+        copied.
+    exits : sequence of int or float, default=None
+        The number of trees (boosting iterations) after which each exit answers:
+        integers are tree counts, floats in (0, 1] fractions of the fitted trees
+        (rounded, at least 1).  At least 2 exits, strictly increasing, at most the
+        number of fitted trees.  ``None`` means ``(0.125, 0.25, 0.5, 1.0)``.
+
+    Attributes
+    ----------
+    model : fitted classifier
+        The ensemble given.
+    kind : {"forest", "gb", "hgb"}
+        The family of the ensemble: a forest, a ``GradientBoostingClassifier`` or
+        a ``HistGradientBoostingClassifier``.
+    counts : list of int
+        The tree count (boosting iterations) of each exit, increasing.
+    classes_ : ndarray of shape (n_classes,)
+        The model's ``classes_``.
+    n_exits_ : int
+        The number of exits.
+    exit_costs_ : ndarray of shape (n_exits,)
+        The number of trees (boosting iterations) each exit adds to the previous
+        one, as floats: the costs that ``EarlyExitClassifier`` uses when its
+        ``costs`` is None.
+
+    See Also
+    --------
+    ModelLadder : Independent models as the stages.
+    skadaptive.EarlyExitClassifier : Routes rows through the exits of one model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skadaptive.stages import TreeEnsembleExits
+    >>> X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    >>> forest = RandomForestClassifier(n_estimators=8, random_state=0).fit(X, y)
+    >>> exits = TreeEnsembleExits(forest, exits=[2, 4, 8])
+    >>> exits.counts, exits.exit_costs_
+    ([2, 4, 8], array([2., 2., 4.]))
+    >>> state = exits.init_exits(X[:4])
+    >>> exits.predict_exit_proba(state, 0, np.arange(4))   # the first 2 trees
+    array([[0. , 1. ],
+           [1. , 0. ],
+           [0.5, 0.5],
+           [0.5, 0.5]])
+
+    Rows 1 and 3 go on to the next exit, which adds two trees; then row 3 alone
+    to the last one, which answers as the whole forest:
+
+    >>> exits.predict_exit_proba(state, 1, np.array([1, 3]))
+    array([[1. , 0. ],
+           [0.5, 0.5]])
+    >>> exits.predict_exit_proba(state, 2, np.array([3]))
+    array([[0.625, 0.375]])
+    >>> forest.predict_proba(X[3:4])
+    array([[0.625, 0.375]])
     """
 
     def __init__(self, model, exits=None):
@@ -120,12 +278,52 @@ class TreeEnsembleExits:
         self.exit_costs_ = np.diff([0, *self.counts]).astype(float)
 
     def init_exits(self, X):
+        """Start the computation for the rows of ``X``: validate them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input rows, checked (and converted) as the model's own prediction
+            methods check them.
+
+        Returns
+        -------
+        state : dict
+            The checked rows (``"X"``) and the running sums of the trees computed
+            so far (``"acc"``, None until the first exit), which
+            :meth:`predict_exit_proba` updates.
+        """
         check = {"forest": _compat.forest_check_X, "gb": _compat.gb_check_X}.get(
             self.kind, _compat.hgb_check_X
         )
         return {"X": check(self.model, X), "acc": None}
 
     def predict_exit_proba(self, state, k, rows):
+        """Advance some rows to exit ``k`` and return their class probabilities.
+
+        Only the trees (boosting iterations) that exit ``k`` adds to exit ``k - 1``
+        are computed: those after the first ``counts[k - 1]``, up to
+        ``counts[k]``.  They are added to the rows' running sums in ``state``.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`init_exits` returned, updated in place.
+        k : int
+            The exit.
+        rows : array-like of int
+            The indices, into the rows given to :meth:`init_exits`, of the rows to
+            advance.  For ``k > 0`` they must have computed exit ``k - 1`` (their
+            running sums continue from there); this is not checked.
+
+        Returns
+        -------
+        proba : ndarray of shape (len(rows), n_classes)
+            The class probabilities of those rows at exit ``k``: the mean of the
+            first ``counts[k]`` trees' probabilities for a forest; for boosting, the
+            model's probabilities from its initial prediction and first
+            ``counts[k]`` iterations.
+        """
         start = 0 if k == 0 else self.counts[k - 1]
         stop = self.counts[k]
         X = take_rows(state["X"], rows)
