@@ -39,15 +39,27 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The label of each output column: ``classes``, or the labels of ``y``.
+
+    See Also
+    --------
+    MultiExitNetwork : A torch network with an exit after each block.
+    skadaptive.NetworkSelectionClassifier : Routes rows through a ladder of models.
 
     Examples
     --------
     >>> import numpy as np, torch
     >>> from skadaptive.torch import TorchClassifier
-    >>> net = torch.nn.Linear(4, 3)
-    >>> clf = TorchClassifier(net, classes=["a", "b", "c"]).fit(np.zeros((2, 4)))
-    >>> clf.predict_proba(np.ones((5, 4))).shape
-    (5, 3)
+    >>> _ = torch.manual_seed(0)
+    >>> net = torch.nn.Linear(4, 3)   # a trained classifier, in practice
+    >>> clf = TorchClassifier(net, classes=["a", "b", "c"]).fit()
+    >>> X = np.random.default_rng(0).normal(size=(3, 4))
+    >>> clf.predict_proba(X).round(2)
+    array([[0.24, 0.38, 0.38],
+           [0.13, 0.56, 0.31],
+           [0.27, 0.35, 0.38]])
+    >>> clf.predict(X)
+    array(['c', 'b', 'c'], dtype='<U1')
     """
 
     _module_attributes = ("module",)
@@ -72,12 +84,14 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : ignored
+            Not used, present for API consistency.
         y : array-like of shape (n_samples,), default=None
             Names the classes when ``classes`` is None.
 
         Returns
         -------
         self : TorchClassifier
+            The wrapper, with ``classes_`` set.
         """
         self._validate_params()
         self.classes_ = self._fitted_classes(y)
@@ -88,13 +102,19 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, in batches of ``batch_size`` rows.
 
+        The module runs in eval mode, under ``torch.inference_mode``, on
+        ``device``; each batch is copied there as float32.
+
         Parameters
         ----------
         X : array-like or torch.Tensor of shape (n_samples, ...)
+            The input rows, in the shape the module takes.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            The class probabilities (float64, on the host), columns in the order of
+            ``classes_``.
         """
         check_is_fitted(self)
         device = self._device()
@@ -117,7 +137,18 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return torch.softmax(scores, dim=1)
 
     def predict(self, X):
-        """The most probable class of each row."""
+        """Predict the most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            The input rows, in the shape the module takes.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The label in ``classes_`` of each row's largest probability.
+        """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def __sklearn_tags__(self):

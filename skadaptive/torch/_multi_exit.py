@@ -29,11 +29,15 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     blocks : list of torch.nn.Module
+        The trained backbone, cut into at least 2 blocks, in order: block 0 takes
+        a float32 batch of input rows, block ``k`` the output of block ``k - 1``.
     heads : list of torch.nn.Module
         One head per block, returning scores of shape ``(n, n_classes)``.
     classes : array-like of shape (n_classes,), default=None
         Labels of the score columns; ``None`` means ``np.unique(y)`` at fit.
     device : str or torch.device, default="cpu"
+        Where the blocks and heads run ("cpu", "cuda", "cuda:1", ...).  They are
+        moved there at fit (``module.to(device)``, in place).
     batch_size : int, default=256
         Rows per forward pass of a block.
     exit_costs : array-like of shape (n_exits,), default=None
@@ -43,22 +47,44 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The label of each score column: ``classes``, or the labels of ``y``.
     n_exits_ : int
+        The number of exits (blocks).
     exit_costs_ : ndarray of shape (n_exits,) or None
+        ``exit_costs`` as floats; None when it is None.
+
+    See Also
+    --------
+    train_exit_heads : Train the heads on a frozen, pretrained backbone.
+    TorchClassifier : One torch classifier as a scikit-learn classifier.
+    skadaptive.EarlyExitClassifier : Routes rows through the exits of such a network.
 
     Examples
     --------
     >>> import numpy as np, torch
     >>> from skadaptive.torch import MultiExitNetwork
+    >>> _ = torch.manual_seed(0)
     >>> relu_linear = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 8))
     >>> blocks = [torch.nn.Linear(4, 8), relu_linear]
     >>> heads = [torch.nn.Linear(8, 3), torch.nn.Linear(8, 3)]
-    >>> net = MultiExitNetwork(blocks, heads, classes=[0, 1, 2]).fit(np.zeros((2, 4)))
-    >>> state = net.init_exits(np.ones((5, 4)))
-    >>> net.predict_exit_proba(state, 0, np.arange(5)).shape
-    (5, 3)
-    >>> net.predict_exit_proba(state, 1, np.array([1, 3])).shape   # only rows 1 and 3 go on
-    (2, 3)
+    >>> net = MultiExitNetwork(blocks, heads, classes=[0, 1, 2]).fit()
+    >>> X = np.random.default_rng(0).normal(size=(4, 4))
+    >>> state = net.init_exits(X)
+    >>> net.predict_exit_proba(state, 0, np.arange(4)).round(2)
+    array([[0.37, 0.32, 0.31],
+           [0.31, 0.41, 0.28],
+           [0.39, 0.28, 0.32],
+           [0.44, 0.21, 0.34]])
+
+    Only rows 1 and 3 go on to exit 1, which runs block 1 on their activations
+    from block 0; they get what the full network gives them:
+
+    >>> net.predict_exit_proba(state, 1, np.array([1, 3])).round(2)
+    array([[0.29, 0.34, 0.37],
+           [0.27, 0.32, 0.41]])
+    >>> net.predict_proba(X[[1, 3]]).round(2)
+    array([[0.29, 0.34, 0.37],
+           [0.27, 0.32, 0.41]])
     """
 
     _module_attributes = ("blocks", "heads")
@@ -87,12 +113,14 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : ignored
+            Not used, present for API consistency.
         y : array-like of shape (n_samples,), default=None
             Names the classes when ``classes`` is None.
 
         Returns
         -------
         self : MultiExitNetwork
+            The network, with ``classes_``, ``n_exits_`` and ``exit_costs_`` set.
         """
         self._validate_params()
         if len(self.blocks) != len(self.heads) or len(self.blocks) < 2:
@@ -108,7 +136,21 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     # -- the multi-exit protocol -------------------------------------------------
     def init_exits(self, X):
-        """Start routing ``X``: nothing is computed or copied to the device yet."""
+        """Start routing ``X``: nothing is computed or copied to the device yet.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            The input rows, in the shape block 0 takes; indexed by row with an
+            integer array at exit 0.
+
+        Returns
+        -------
+        state : dict
+            The input (``"X"``), and the rows that computed the latest exit with
+            their activations on the device (``"rows"`` and ``"h"``, None until
+            exit 0), which :meth:`predict_exit_proba` updates.
+        """
         check_is_fitted(self)
         self._eval_modules()
         return {"X": X, "rows": None, "h": None}
@@ -130,7 +172,31 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     @torch.inference_mode()
     def predict_exit_proba(self, state, k, rows):
-        """Run block ``k`` and head ``k`` on ``rows``; keep their activations on the device."""
+        """Run block ``k`` and head ``k`` on ``rows``; keep their activations on the device.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`init_exits` returned, updated in place.
+        k : int
+            The exit.
+        rows : array-like of int
+            The indices, into the rows given to :meth:`init_exits`, of the rows to
+            advance, in increasing order.  For ``k > 0`` they must be among the
+            rows of the call for exit ``k - 1``, whose activations block ``k``
+            continues from.
+
+        Returns
+        -------
+        proba : ndarray of shape (len(rows), n_classes)
+            The softmax of head ``k``'s scores for those rows (float64, on the
+            host).
+
+        Raises
+        ------
+        ValueError
+            If, for ``k > 0``, some of ``rows`` did not compute exit ``k - 1``.
+        """
         rows = np.asarray(rows)
         device = self._device()
         if k == 0:
@@ -159,7 +225,8 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            The input rows, in the shape block 0 takes.
         rule : Bunch
             ``features`` ("summary" or "proba"), ``weights`` (one array of shape
             ``(block_width, n_exits - 1)`` per non-final exit) and ``intercept``
@@ -217,12 +284,16 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            The rows to time the exits on, copied to the device at once.
         repeats : int, default=7
+            The number of timed passes, after the warm-up; the median is kept.
 
         Returns
         -------
         seconds : ndarray of shape (n_exits,)
+            The median time of each exit (its block and head) divided by the
+            number of rows.
         """
         check_is_fitted(self)
         self._eval_modules()
@@ -252,7 +323,20 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     @torch.inference_mode()
     def predict_proba(self, X):
-        """Probabilities at the last exit (the full network) for every row."""
+        """Compute the probabilities at the last exit (the full network) for every row.
+
+        Every row runs every block and head (no routing); the last exit answers.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            The input rows, in the shape block 0 takes.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The softmax of the last head's scores (float64, on the host).
+        """
         state = self.init_exits(X)
         rows = np.arange(len(X))
         for k in range(self.n_exits_):
@@ -260,7 +344,18 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return proba
 
     def predict(self, X):
-        """The most probable class at the last exit."""
+        """Predict the most probable class at the last exit (the full network).
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            The input rows, in the shape block 0 takes.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The label in ``classes_`` of each row's largest probability.
+        """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
