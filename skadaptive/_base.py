@@ -25,8 +25,8 @@ from ._compat import HasMethods, Interval, StrOptions, check_sample_weight, fit_
 from ._compat import num_samples as _num_samples
 from ._features import FeatureBuilder
 from ._fitting import StagePass, all_frozen, seed_unset, seeds
+from ._plain_routers import ReferencePolicy
 from ._policy import FEATURE_KINDS, RoutingPolicy
-from ._routers import ReferencePolicy
 from ._routing import route
 from ._stages import iter_stage_outputs, unfrozen
 from ._validation import check_costs, is_plain_float_array, sample_weight_param

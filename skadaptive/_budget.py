@@ -35,7 +35,7 @@ from ._choice import best_under
 from ._compat import Interval
 from ._fitting import progress_bar
 from ._losses import stage_losses
-from ._routers import HybridPolicy, ThresholdPolicy
+from ._plain_routers import HybridPolicy, ThresholdPolicy
 from ._rows import optional_rows
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
 

@@ -18,7 +18,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import column_or_1d
 
 from ._losses import as_outputs, output_classes, stage_losses
-from ._routers import ThresholdPolicy
+from ._plain_routers import ThresholdPolicy
 from ._validation import check_costs
 
 __all__ = ["ThresholdPolicy", "oracle_route"]

@@ -16,8 +16,9 @@ stages of an estimator alike.
   ``RoutingPolicy`` where a decision has nothing to learn.
 """
 
+from ._plain_routers import HybridPolicy, ReferencePolicy, ThresholdPolicy
 from ._policy import RoutingPolicy
-from ._routers import BaseRouter, ConstantPolicy, HybridPolicy, ReferencePolicy, ThresholdPolicy
+from ._routers import BaseRouter, ConstantPolicy
 
 __all__ = [
     "BaseRouter",

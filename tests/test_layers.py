@@ -20,7 +20,7 @@ LAYERS = [
     ["_rows"],
     ["_routing"],  # the engine
     ["_routers", "_stages", "_thresholds"],
-    ["_policy", "_chunks"],
+    ["_policy", "_plain_routers", "_chunks"],
     ["_fitting"],
     ["_budget"],
     ["_base"],
