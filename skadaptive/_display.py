@@ -13,8 +13,8 @@ from ._base import BaseAdaptiveClassifier
 from ._budget import check_cost_weights, learned_path
 from ._compat import HasMethods, StrOptions, validate_parameter_constraints
 from ._losses import check_outputs, output_classes, stage_losses
+from ._plain_routers import ThresholdPolicy
 from ._policy import RoutingPolicy
-from ._routers import ThresholdPolicy
 from ._rows import optional_rows
 from ._validation import check_costs
 from .baselines import oracle_route
