@@ -158,7 +158,8 @@ class CostAccuracyDisplay:
     reference_cost : float
         Per-row cost of the non-adaptive reference.
     operating_point : dict, default=None
-        A fitted estimator's own ``cost``, ``accuracy`` and ``cost_weight``.
+        A fitted estimator's own ``cost``, ``accuracy`` and ``cost_weight`` (and, for
+        the budget estimators, the chosen ``family`` and ``target_scale``).
     evaluation : str, default=""
         How the learned path was made honest (``"held-out"`` or ``"cross-fitted ..."``).
     name : str, default=None
@@ -178,13 +179,26 @@ class CostAccuracyDisplay:
         when the reference is the full system (exits of one model), its own cost when it is
         the last stage alone (separate models).
     operating_point_ : Bunch or None
+        The fitted estimator's own point (``cost``, ``accuracy`` and its router's
+        knobs), from :meth:`from_estimator`; None from :meth:`from_predictions`.
     reference_cost_ : float
+        Per-row cost of the non-adaptive reference: the unit of the x axis when the
+        cost is plotted relative to it.
     evaluation_ : str
+        How the learned path was evaluated: ``"held-out"`` or ``"cross-fitted on ..."``.
     ax_ : matplotlib Axes
+        The axes of the last :meth:`plot`.
     figure_ : matplotlib Figure
+        The figure of ``ax_``.
     lines_ : dict
         The Line2D of ``"learned"``, ``"threshold"``, ``"stages"``, ``"oracle"`` and (from
         an estimator) ``"estimator"``.
+
+    See Also
+    --------
+    ExitShareDisplay : The share of rows answered at each stage.
+    skadaptive.baselines.oracle_route : The oracle's routes.
+    skadaptive.metrics.reference_cost : The reference's cost, for a fitted estimator.
 
     Examples
     --------
@@ -201,8 +215,14 @@ class CostAccuracyDisplay:
     [0.69, 1.0]
     >>> disp.stages_.cost.tolist(), disp.reference_cost_
     ([1.0, 10.0], 10.0)
-    >>> bool(disp.oracle_.accuracy >= disp.learned_.accuracy.max())
-    True
+    >>> disp.oracle_.cost, disp.oracle_.accuracy   # stage 1 only where stage 0 is wrong
+    (3.8125, 1.0)
+
+    Stage 0 is equally confident on every row, so the learned policies can only send
+    every row on (cost 10) or none (cost 1):
+
+    >>> sorted(set(zip(disp.learned_.cost.tolist(), disp.learned_.accuracy.round(4).tolist())))
+    [(1.0, 0.6875), (10.0, 1.0)]
     """
 
     def __init__(
@@ -230,6 +250,7 @@ class CostAccuracyDisplay:
         Parameters
         ----------
         ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure with one axes.
         name : str, default=None
             Legend name of the learned policies; None uses the display's ``name``.
         relative_cost : bool, default=True
@@ -240,6 +261,7 @@ class CostAccuracyDisplay:
         Returns
         -------
         display : CostAccuracyDisplay
+            The display itself, with ``ax_``, ``figure_`` and ``lines_`` set.
         """
         plt = _pyplot("CostAccuracyDisplay.plot")
         if ax is None:
@@ -308,8 +330,12 @@ class CostAccuracyDisplay:
         stage_outputs : array-like of shape (n_samples, n_stages, n_classes) or list
             Class probabilities of every stage, on rows that no stage was trained on.
         y : array-like of shape (n_samples,)
+            The true labels of those rows.
         eval_outputs : array-like of shape (n_eval, n_stages, n_classes), default=None
+            Class probabilities of every stage on held-out rows, where every point is
+            evaluated; pass it with ``y_eval``, or neither.
         y_eval : array-like of shape (n_eval,), default=None
+            The true labels of ``eval_outputs``' rows.
         cv : int, cross-validation generator or iterable, default=None
             Folds of the cross-fitted path (None: 5); only without ``eval_outputs``.
         costs : array-like of shape (n_stages,), default=None
@@ -320,20 +346,35 @@ class CostAccuracyDisplay:
         thresholds : array-like, default=None
             Maximum-probability thresholds; None: quantiles of the non-final stages'
             largest probabilities on the evaluation rows, and one above them all.
-        policy_estimator, topology, features, classes
-            As in :class:`~skadaptive.RoutingPolicy` (no ``"proba+X"``: there is no X).
+        policy_estimator : classifier, default=None
+            As in :class:`~skadaptive.RoutingPolicy`: the binary classifier fitted per
+            decision; None means ``LogisticRegression(max_iter=1000)``.
+        topology : {"chain", "jump"}, default="chain"
+            As in :class:`~skadaptive.RoutingPolicy`: ``"jump"`` adds the
+            network-selection edge to the last stage, for the policies and the oracle.
+        features : {"summary", "proba"} or callable, default="summary"
+            As in :class:`~skadaptive.RoutingPolicy`, without ``"proba+X"`` (there is
+            no X here).
+        classes : array-like of shape (n_classes,), default=None
+            Labels of the output columns; None means ``np.unique(y)``.
         reference : {"full", "last"}, default=None
             The non-adaptive reference: every stage (``"full"``, exits of one model) or the
             last stage alone (``"last"``, separate models).  None: ``"last"`` with
             ``topology="jump"``, else ``"full"``.
         stage_names : list of str, default=None
+            Labels of the single-stage points; None: ``"stage k"``.
         name : str, default=None
+            Legend name of the learned policies; None: ``"learned"``.
         ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure with one axes.
         relative_cost : bool, default=True
+            Plot the cost as a fraction of the reference's rather than in the units of
+            ``costs``.
 
         Returns
         -------
         display : CostAccuracyDisplay
+            The display, plotted, with its points as attributes.
         """
         _pyplot("CostAccuracyDisplay.from_predictions")
         _validate("CostAccuracyDisplay.from_predictions", locals())
@@ -411,23 +452,37 @@ class CostAccuracyDisplay:
         Parameters
         ----------
         estimator : EarlyExitClassifier, NetworkSelectionClassifier or Pipeline
-            Fitted; a Pipeline must end with one of them.
+            Fitted; a Pipeline must end with one of them.  Their budget siblings
+            (``EarlyExitClassifierCV``, ``NetworkSelectionClassifierCV``) work too.
         X : array-like of shape (n_samples, n_features)
             Rows the estimator was not fitted on.
         y : array-like of shape (n_samples,)
+            The true labels of ``X``.
         y_train : array-like of shape (n_train,), default=None
             The estimator's training labels.  A warning says when refitting its policy on
             them does not reproduce it (wrong labels, or a fit with ``sample_weight``).
         cv : int, cross-validation generator or iterable, default=None
             Folds of ``(X, y)`` for the cross-fitted path (None: 5); only without
             ``y_train``.
-        cost_weights, thresholds, name, ax, relative_cost
-            As in :meth:`from_predictions`.  The reference is the full model for early exit
-            and the last model alone for network selection.
+        cost_weights : array-like, default=None
+            The learned path's lambdas, as in :meth:`from_predictions`.
+        thresholds : array-like, default=None
+            Maximum-probability thresholds, as in :meth:`from_predictions`.
+        name : str, default=None
+            Legend name of the learned policies and of the estimator's point; None: the
+            estimator's class name.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure with one axes.
+        relative_cost : bool, default=True
+            Plot the cost as a fraction of the reference's rather than in the units of
+            ``costs_``.  The reference is the full model for early exit and the last
+            model alone for network selection.
 
         Returns
         -------
         display : CostAccuracyDisplay
+            The display, plotted, with the estimator's own point as
+            ``operating_point_``.
         """
         _pyplot("CostAccuracyDisplay.from_estimator")
         _validate("CostAccuracyDisplay.from_estimator", locals())
