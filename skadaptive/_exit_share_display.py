@@ -11,6 +11,11 @@ from ._display import _check_names, _final_adaptive, _pyplot
 class ExitShareDisplay:
     """Bar plot of the share of rows answered at each stage.
 
+    The answering stage of a row is the one whose probabilities ``predict`` returns
+    (``apply``): the bars show how much of the data exits early.  Build it with
+    :meth:`from_estimator` or :meth:`from_predictions`; the shares are an attribute,
+    so they can be read without the plot.
+
     Parameters
     ----------
     shares : array-like of shape (n_stages,)
@@ -25,9 +30,18 @@ class ExitShareDisplay:
     shares_ : ndarray of shape (n_stages,)
         Fraction of the rows whose answer comes from each stage; sums to 1.
     stage_names_ : list of str
+        The bar labels.
     ax_ : matplotlib Axes
+        The axes of the last :meth:`plot`.
     figure_ : matplotlib Figure
+        The figure of ``ax_``.
     bars_ : matplotlib BarContainer
+        The bars, one per stage.
+
+    See Also
+    --------
+    CostAccuracyDisplay : Accuracy against average cost of the policies.
+    skadaptive.NetworkSelectionClassifier.apply : The answering stage of each row.
 
     Examples
     --------
@@ -37,6 +51,24 @@ class ExitShareDisplay:
     >>> disp = ExitShareDisplay.from_predictions([0, 0, 1, 2, 0], n_stages=4)
     >>> disp.shares_.tolist()
     [0.6, 0.2, 0.2, 0.0]
+    >>> disp.stage_names_
+    ['stage 0', 'stage 1', 'stage 2', 'stage 3']
+
+    From a fitted classifier, on rows it was not fitted on:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from skadaptive import NetworkSelectionClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = NetworkSelectionClassifier(
+    ...     [("tree", DecisionTreeClassifier(max_depth=6, random_state=0)),
+    ...      ("knn", KNeighborsClassifier())],
+    ...     costs=[1, 10], cost_weight=0.3, cv=3, random_state=0,
+    ... ).fit(X[:800], y[:800])
+    >>> disp = ExitShareDisplay.from_estimator(clf, X[800:1200])
+    >>> disp.stage_names_, disp.shares_.round(4).tolist()
+    (['tree', 'knn'], [0.7275, 0.2725])
     """
 
     def __init__(self, shares, *, stage_names=None, name=None):
@@ -50,14 +82,16 @@ class ExitShareDisplay:
         Parameters
         ----------
         ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure with one axes.
         name : str, default=None
-            Title; None uses the display's ``name``.
+            Title; None uses the display's ``name`` (no title if that is None too).
         **kwargs : dict
             Passed to ``ax.bar``.
 
         Returns
         -------
         display : ExitShareDisplay
+            The display itself, with ``ax_``, ``figure_`` and ``bars_`` set.
         """
         plt = _pyplot("ExitShareDisplay.plot")
         if ax is None:
@@ -80,14 +114,19 @@ class ExitShareDisplay:
         stage : array-like of shape (n_samples,)
             Index of the stage that answered each row (as ``apply`` returns).
         n_stages : int, default=None
-            None: ``len(stage_names)`` if given, else ``max(stage) + 1``.
+            Number of bars, above every index in ``stage``.  None: ``len(stage_names)``
+            if given, else ``max(stage) + 1``.
         stage_names : list of str, default=None
+            Bar labels, one per stage; None: ``"stage k"``.
         name : str, default=None
+            Title of the plot; None: no title.
         ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure with one axes.
 
         Returns
         -------
         display : ExitShareDisplay
+            The display, plotted, with the shares as ``shares_``.
         """
         _pyplot("ExitShareDisplay.from_predictions")
         stage = column_or_1d(stage)
@@ -107,17 +146,21 @@ class ExitShareDisplay:
         Parameters
         ----------
         estimator : EarlyExitClassifier, NetworkSelectionClassifier or Pipeline
-            Fitted; a Pipeline must end with one of them.
+            Fitted; a Pipeline must end with one of them.  Their budget siblings
+            (``EarlyExitClassifierCV``, ``NetworkSelectionClassifierCV``) work too.
         X : array-like of shape (n_samples, n_features)
+            The rows to route (the Pipeline's input, for a Pipeline).
         stage_names : list of str, default=None
-            None: the models' names (network selection) or ``"exit k"``.
+            Bar labels; None: the models' names (network selection) or ``"exit k"``.
         name : str, default=None
             Title; None: the estimator's class name.
         ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure with one axes.
 
         Returns
         -------
         display : ExitShareDisplay
+            The display, plotted, with the shares as ``shares_``.
         """
         _pyplot("ExitShareDisplay.from_estimator")
         final, Xt = _final_adaptive(estimator, X)
