@@ -17,8 +17,8 @@ from ._plain_routers import ThresholdPolicy
 from ._policy import RoutingPolicy
 from ._rows import optional_rows
 from ._validation import check_costs
+from ._validation import final_step as _final_step
 from .baselines import oracle_route
-from .metrics import _final_step
 
 N_THRESHOLDS = 20
 _CONSTRAINTS = {
@@ -552,8 +552,8 @@ def _final_adaptive(estimator, X):
         final = final[-1]
     if not isinstance(final, BaseAdaptiveClassifier):
         raise TypeError(
-            "estimator must be an EarlyExitClassifier or NetworkSelectionClassifier, or a "
-            f"Pipeline ending with one; got {type(final).__name__}."
+            "estimator must be an EarlyExitClassifier, NetworkSelectionClassifier or one of "
+            f"their ...CV siblings, or a Pipeline ending with one; got {type(final).__name__}."
         )
     check_is_fitted(final)
     return _final_step(estimator, X)

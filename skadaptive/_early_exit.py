@@ -219,8 +219,9 @@ EarlyExitClassifierCV.__doc__ = docstring(
     ...     exits=[5, 10, 20, 40], max_relative_cost=0.5, cost_weights=[0, 0.01, 0.1],
     ...     cv=3, random_state=0,
     ... ).fit(X[:1200], y[:1200])
-    >>> bool(clf.cv_results_["mean_test_relative_cost"][clf.best_index_] <= 0.5)
-    True
+    >>> relative_cost = clf.cv_results_["mean_test_relative_cost"][clf.best_index_]
+    >>> clf.best_family_, round(float(relative_cost), 3)   # within max_relative_cost
+    ('thresholds', 0.289)
     >>> round(float(clf.predict_cost(X[1200:]).mean()) / 40, 2)   # a fraction of the full model
     0.3
     """,

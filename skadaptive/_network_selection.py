@@ -265,9 +265,9 @@ NetworkSelectionClassifierCV.__doc__ = docstring(
     ... ).fit(X[:1200], y[:1200])
     >>> clf.best_family_
     'thresholds'
-    >>> i = clf.best_index_
-    >>> bool(clf.cv_results_["mean_test_loss"][i] <= clf.cv_results_["reference_loss"] + 0.01)
-    True
+    >>> res, i = clf.cv_results_, clf.best_index_   # held-out error: within 0.01 of the reference's
+    >>> round(float(res["mean_test_loss"][i]), 4), round(res["reference_loss"], 4)
+    (0.0375, 0.03)
     """,
     [
         "estimators",

@@ -5,6 +5,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import column_or_1d, has_fit_parameter
 
 
+def final_step(estimator, X):
+    """The adaptive classifier at the end of a Pipeline, and ``X`` transformed for it."""
+    if isinstance(estimator, Pipeline):
+        if len(estimator.steps) > 1 and X is not None:
+            X = estimator[:-1].transform(X)
+        return final_step(estimator[-1], X)
+    return estimator, X
+
+
 def check_costs(costs, n_stages, name="costs"):
     """Validate per-stage costs; returns a float array of shape (n_stages,)."""
     try:
