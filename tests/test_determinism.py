@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _helpers import pixels_float32, split_digits, train_multi_exit
 from numpy.testing import assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -26,8 +26,7 @@ from skadaptive import (
     NetworkSelectionClassifierCV,
 )
 
-X_ALL, Y_ALL = load_digits(return_X_y=True)
-X, Y, X_TEST = X_ALL[:900], Y_ALL[:900], X_ALL[900:]
+X, Y, X_TEST, _ = split_digits(900)  # module-level: the subprocess below imports them
 
 
 def ladder():
@@ -147,21 +146,12 @@ def test_concurrent_predict_on_a_gpu_matches_serial_calls():
     from skadaptive.torch import MultiExitNetwork
 
     torch.manual_seed(0)
-    X_f, X_test = (X / 16).astype(np.float32), (X_TEST / 16).astype(np.float32)
+    X_f, X_test = pixels_float32(X), pixels_float32(X_TEST)
     blocks = [torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU())] + [
         torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU()) for _ in range(2)
     ]
     heads = [torch.nn.Linear(32, 10) for _ in range(3)]
-    params = [p for m in blocks + heads for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        h, loss = torch.as_tensor(X_f), 0
-        for block, head in zip(blocks, heads):
-            h = block(h)
-            loss = loss + torch.nn.functional.cross_entropy(head(h), torch.as_tensor(Y))
-        loss.backward()
-        opt.step()
+    train_multi_exit(blocks, heads, X_f, Y, epochs=60)
     net = MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1], device="cuda")
     clf = EarlyExitClassifier(net, cost_weight=0.2, cv=3, random_state=0).fit(X_f, Y)
     assert clf.policy_._linear_exit_rule() is not None  # routes on the device
