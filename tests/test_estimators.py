@@ -11,11 +11,15 @@ from _helpers import stages
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -363,13 +367,43 @@ def test_nan_passes_to_stages_that_take_it(digits):
     X, y, X_test, _ = digits
     X = X.copy()
     X[::10, 5] = np.nan
-    clf = EarlyExitClassifier(
-        HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0),
-        exits=[5, 10, 20],
-        cv=3,
-        random_state=0,
-    ).fit(X, y)
+    hgb = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)  # what cv=3 means, spelled out
+    clf = EarlyExitClassifier(hgb, exits=[5, 10, 20], cv=folds, random_state=0).fit(X, y)
     assert clf.predict(X[:50]).shape == (50,)
+    # The boosters got X as it is, NaN included (no imputing, no dropped rows): the
+    # refitted one is the booster fitted on X, the out-of-fold outputs the held-out
+    # answers of the boosters fitted on the folds.
+    assert_array_equal(
+        clf.estimator_.predict_proba(X_test), clone(hgb).fit(X, y).predict_proba(X_test)
+    )
+    held_out = cross_val_predict(clone(hgb), X, y, cv=folds, method="predict_proba")
+    assert_allclose(clf.oof_outputs_[:, -1], held_out, rtol=1e-12, atol=1e-12)
+
+    # Rows with NaN are routed, and each gets the booster's own answer at the exit that
+    # answers it: after 5, 10 or 20 iterations, the last being the booster itself.
+    X_nan = X_test.copy()
+    X_nan[:, 5] = np.nan
+    res = clf.route(X_nan)
+    assert_array_equal(clf.apply(X_nan), res.stage)
+    assert set(res.stage) == {0, 1, 2}
+    staged = list(clf.estimator_.staged_predict_proba(X_nan))
+    by_exit = np.stack([staged[n - 1] for n in clf.exits_], axis=1)
+    rows = np.arange(len(X_nan))
+    assert_allclose(res.proba, by_exit[rows, res.stage], rtol=1e-12, atol=1e-12)
+    assert_allclose(clf.predict_proba(X_nan), res.proba)
+    assert_array_equal(clf.predict(X_nan), clf.classes_[res.proba.argmax(axis=1)])
+    last = res.stage == 2
+    assert_allclose(res.proba[last], clf.estimator_.predict_proba(X_nan[last]), rtol=1e-12)
+    # The NaN itself reached the booster: it answers otherwise for the pixel set to 0.
+    assert not np.allclose(clf.predict_proba(np.nan_to_num(X_nan)), res.proba)
+
+    # Stages that do not take NaN: fit says so, naming NaN, before fitting anything.
+    no_nan = EarlyExitClassifier(GradientBoostingClassifier(n_estimators=4), exits=[2, 4], cv=3)
+    with pytest.raises(ValueError, match="Input X contains NaN") as info:
+        no_nan.fit(X, y)
+    assert "EarlyExitClassifier does not accept missing values" in str(info.value)
+    assert not hasattr(no_nan, "estimator_")
 
 
 def test_predict_input_checks_have_a_fast_path_with_the_same_answers(fitted, digits):
