@@ -98,15 +98,35 @@ def test_jump_edge_by_hand():
     assert_allclose(realised, [0.25, 0.5, 0.75, 0.25])
 
 
-def test_jump_is_learned_before_the_exit_and_feeds_it():
+@pytest.mark.parametrize(
+    "jumps, exit_weights, expected_realised",
+    [
+        # Never jump: continue = next = realised after stage 1 = [0.5, 0.5, 1, 1.5].
+        ([0, 0, 0, 0], [0.25, 0.75, 0.25, 1.25], [0.25, 0.5, 1.0, 0.25]),
+        # Always jump: continue = l2 + 0.25 * (1 + 2) = [0.75, 0.75, 0.75, 1.75].
+        ([1, 1, 1, 1], [0.5, 0.5, 0.5, 1.5], [0.25, 0.75, 0.75, 0.25]),
+        # Jump for r2 and r3 only, row by row: continue = [0.5, 0.5, 0.75, 1.75].
+        ([0, 0, 1, 1], [0.25, 0.75, 0.5, 1.5], [0.25, 0.5, 0.75, 0.25]),
+    ],
+)
+def test_jump_is_learned_before_the_exit_and_feeds_it(jumps, exit_weights, expected_realised):
     order = []
 
     def decide(node, kind, labels, weights):
         order.append((node, kind))
-        return np.ones_like(labels) if kind == "jump" else labels  # always jump
+        return np.array(jumps) if kind == "jump" else labels  # the given jumps, perfect exits
 
-    learn_policies(LOSSES, COSTS, LAM, decide, jump=True)
+    fit_decision, seen = recorder(decide)
+    realised, _ = learn_policies(LOSSES, COSTS, LAM, fit_decision, jump=True)
     assert order == [(1, "exit"), (0, "jump"), (0, "exit")]
+    # The jump problem does not depend on what the jump policy then decides:
+    # next = [0.5, 0.5, 1, 1.5], jump = [0.75, 0.75, 0.75, 1.75].
+    assert_problem(seen, (0, "jump"), [0, 0, 1, 0], [0.25, 0.25, 0.25, 0.25])
+    # The exit at stage 0 compares stop = l0 + 0.25 = [0.25, 1.25, 1.25, 0.25] with the
+    # cost of continuing as the jump policy decided (not the cheaper of next and jump).
+    # Weights |stop - continue|; the labels (continue < stop) agree across the three here.
+    assert_problem(seen, (0, "exit"), [0, 1, 1, 0], exit_weights)
+    assert_allclose(realised, expected_realised)  # min(stop, continue): perfect exits
 
 
 def test_sample_weight_multiplies_the_weights():
