@@ -5,6 +5,7 @@ tests/test_chunks.py (``test_fit_does_not_depend_on_chunks_or_n_jobs``,
 ``test_predict_in_chunks_equals_one_shot``) and tests/test_estimators.py.
 """
 
+import functools
 import subprocess
 import sys
 import textwrap
@@ -65,6 +66,12 @@ MAKERS = {
 }
 
 
+@functools.cache
+def fitted_with_seed_0(name):
+    """``MAKERS[name](0)`` fitted on X, Y once per process, for the tests that only read it."""
+    return MAKERS[name](0).fit(X, Y)
+
+
 def answers(clf, X_rows):
     return clf.predict_proba(X_rows), clf.apply(X_rows), clf.predict_cost(X_rows)
 
@@ -72,7 +79,7 @@ def answers(clf, X_rows):
 @pytest.mark.parametrize("name", list(MAKERS))
 def test_same_random_state_same_policies_and_predictions(name):
     make = MAKERS[name]
-    a, b = make(0).fit(X, Y), make(0).fit(X, Y)
+    a, b = fitted_with_seed_0(name), make(0).fit(X, Y)  # two fits with the same seed
     assert_array_equal(a.oof_outputs_, b.oof_outputs_)
     for got, expected in zip(answers(a, X_TEST), answers(b, X_TEST)):
         assert_array_equal(got, expected)
@@ -114,7 +121,7 @@ def test_same_answers_in_separate_processes():
             [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
         )
         digests.add(out.stdout.strip())
-    clf = MAKERS["selection-tree-policy"](0).fit(X, Y)
+    clf = fitted_with_seed_0("selection-tree-policy")
     import hashlib
 
     here = b"".join(np.ascontiguousarray(a).tobytes() for a in answers(clf, X_TEST))
@@ -136,7 +143,7 @@ def assert_threads_match_serial_calls(clf, X_rows):
 
 @pytest.mark.parametrize("name", ["selection", "early-exit", "selection-cv"])
 def test_concurrent_predict_calls_match_serial_calls(name):
-    assert_threads_match_serial_calls(MAKERS[name](0).fit(X, Y), X_TEST)
+    assert_threads_match_serial_calls(fitted_with_seed_0(name), X_TEST)
 
 
 def test_concurrent_predict_on_a_gpu_matches_serial_calls():
