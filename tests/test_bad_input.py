@@ -10,8 +10,8 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import all_digits, two_stage_ladder
 from numpy.testing import assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -23,17 +23,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
 
-X_ALL, Y_ALL = load_digits(return_X_y=True)
+X_ALL, Y_ALL = all_digits()
 X, Y = X_ALL[:600], Y_ALL[:600]
-
-
-def ladder(**kwargs):
-    kwargs.setdefault("costs", [1, 10])
-    kwargs.setdefault("cv", 3)
-    kwargs.setdefault("random_state", 0)
-    return NetworkSelectionClassifier(
-        [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))], **kwargs
-    )
+ladder = two_stage_ladder  # naive Bayes then logistic regression, costs 1 and 10
 
 
 def linear_ladder(**kwargs):

@@ -1,28 +1,26 @@
 """Large data: stage outputs and routing in row chunks, the same answers for any chunks."""
 
+import functools
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import sklearn
+from _helpers import (
+    assert_same_fit,
+    assert_same_routes,
+    frozen_tree_ladder,
+    ladder,
+    spy,
+    tree_ladder,
+)
 from joblib import parallel_config
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_digits
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    HistGradientBoostingClassifier,
-    RandomForestClassifier,
-)
-from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier
 
-from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier, _chunks
+from skadaptive import EarlyExitClassifier, _chunks
 from skadaptive._stages import ModelLadder, TreeEnsembleExits
-
-ROUTE_KEYS = ("proba", "stage", "path", "cost")
 
 
 @contextmanager
@@ -37,28 +35,8 @@ def chunks_of(rows):
         _chunks.MIN_CHUNK_ROWS = floor
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:1000], y[:1000], X[1000:], y[1000:]
-
-
-# Stages whose outputs for a row do not depend on the other rows of the batch, bit for bit.
-def tree_ladder(**kwargs):
-    return NetworkSelectionClassifier(
-        [
-            ("nb", GaussianNB()),
-            ("tree", DecisionTreeClassifier(max_depth=8, random_state=0)),
-            ("rf", RandomForestClassifier(n_estimators=20, random_state=0)),
-        ],
-        costs=[1, 2, 10],
-        cost_weight=0.02,
-        cv=3,
-        random_state=0,
-        **kwargs,
-    )
-
-
+# Stages whose outputs for a row do not depend on the other rows of the batch, bit for bit:
+# tree_ladder and frozen_tree_ladder (from _helpers), and these.
 def forest_exits(**kwargs):
     return EarlyExitClassifier(
         ExtraTreesClassifier(n_estimators=20, random_state=0),
@@ -81,32 +59,6 @@ def hgb_exits(**kwargs):
         random_state=0,
         **kwargs,
     )
-
-
-def frozen_ladder(digits, **kwargs):
-    X, y, _, _ = digits
-    models = [
-        GaussianNB().fit(X[:500], y[:500]),
-        DecisionTreeClassifier(max_depth=8, random_state=0).fit(X[:500], y[:500]),
-        RandomForestClassifier(n_estimators=20, random_state=0).fit(X[:500], y[:500]),
-    ]
-    return NetworkSelectionClassifier(
-        [(f"m{i}", FrozenEstimator(m)) for i, m in enumerate(models)],
-        costs=[1, 2, 10],
-        cost_weight=0.02,
-        **kwargs,
-    )
-
-
-def assert_same_routes(a, b):
-    for key in ROUTE_KEYS:
-        assert_array_equal(a[key], b[key], err_msg=key)
-
-
-def assert_same_fit(a, b, X_test):
-    assert_array_equal(a.oof_outputs_, b.oof_outputs_)
-    assert_same_routes(a.route(X_test), b.route(X_test))
-    assert_array_equal(a.predict(X_test), b.predict(X_test))
 
 
 # -- the chunk-size rule -----------------------------------------------------------
@@ -167,41 +119,27 @@ def test_predict_in_chunks_equals_one_shot(fitted, digits, name, rows):
         assert_array_equal(a, b)
 
 
-def test_predict_never_holds_more_than_a_chunk(digits, monkeypatch):
-    X, y, X_test, _ = digits
-    clf = forest_exits().fit(X, y)
+def test_predict_never_holds_more_than_a_chunk(fitted, digits, monkeypatch):
+    _, _, X_test, _ = digits
+    clf = fitted["forest_exits"]
     expected = clf.route(X_test)
-    sizes = []
-    original = TreeEnsembleExits.init_exits
-
-    def spy(self, X_chunk):
-        sizes.append(len(X_chunk))
-        return original(self, X_chunk)
-
-    monkeypatch.setattr(TreeEnsembleExits, "init_exits", spy)
+    calls = spy(monkeypatch, TreeEnsembleExits, "init_exits")
     with chunks_of(100):
         assert_same_routes(clf.route(X_test), expected)
     # 797 rows: 6 chunks of 100, the last 197 (a tail under the floor joins it).
-    assert sizes == [100] * 6 + [197]
+    assert [len(args[0]) for args in calls] == [100] * 6 + [197]
 
 
-def test_the_default_rule_streams_large_inputs(digits, monkeypatch):
-    X, y, X_test, _ = digits
-    clf = tree_ladder().fit(X, y)
+def test_the_default_rule_streams_large_inputs(fitted, digits, monkeypatch):
+    _, _, X_test, _ = digits
+    clf = fitted["tree_ladder"]
     X_big = np.vstack([X_test] * 4)  # 3188 rows
     expected = clf.route(X_big)
-    sizes = []
-    original = ModelLadder.init_exits
-
-    def spy(self, X_chunk):
-        sizes.append(len(X_chunk))
-        return original(self, X_chunk)
-
-    monkeypatch.setattr(ModelLadder, "init_exits", spy)
+    calls = spy(monkeypatch, ModelLadder, "init_exits")
     n_bytes = _chunks.row_bytes(clf.n_stages_, len(clf.classes_), clf.n_features_in_)
     with sklearn.config_context(working_memory=1500.5 * n_bytes / 2**20):
         assert_same_routes(clf.route(X_big), expected)
-    assert sizes == [1500, 1688]
+    assert [len(args[0]) for args in calls] == [1500, 1688]
 
 
 def test_small_inputs_are_routed_in_one_piece(fitted, digits, monkeypatch):
@@ -212,23 +150,19 @@ def test_small_inputs_are_routed_in_one_piece(fitted, digits, monkeypatch):
 
     monkeypatch.setattr(_chunks, "route_in_chunks", fail)
     monkeypatch.setattr(_chunks, "staged_in_chunks", fail)
-    passed = []
-    original = ModelLadder.init_exits
-    monkeypatch.setattr(
-        ModelLadder, "init_exits", lambda self, X: passed.append(X) or original(self, X)
-    )
+    calls = spy(monkeypatch, ModelLadder, "init_exits")
     X_test = digits[2]
     clf.predict(X_test)
     list(clf.staged_predict_proba(X_test))
-    assert len(passed) == 2 and all(X is X_test for X in passed)  # no copy, no slice
+    assert len(calls) == 2 and all(args[0] is X_test for args in calls)  # no copy, no slice
 
 
 # -- fit: the same outputs for any chunks and any n_jobs ---------------------------
-@pytest.mark.parametrize("make", [tree_ladder, hgb_exits, frozen_ladder])
+@pytest.mark.parametrize("make", [tree_ladder, hgb_exits, frozen_tree_ladder])
 def test_fit_does_not_depend_on_chunks_or_n_jobs(make, digits):
     X, y, X_test, _ = digits
-    if make is frozen_ladder:
-        make = lambda **kwargs: frozen_ladder(digits, **kwargs)  # noqa: E731
+    if make is frozen_tree_ladder:
+        make = functools.partial(frozen_tree_ladder, X, y)  # stages fitted on the first 500
         X, y = X[500:], y[500:]
     reference = make(n_jobs=1).fit(X, y)
     assert_same_fit(make(n_jobs=2).fit(X, y), reference, X_test)
@@ -237,64 +171,40 @@ def test_fit_does_not_depend_on_chunks_or_n_jobs(make, digits):
             assert_same_fit(make(n_jobs=n_jobs).fit(X, y), reference, X_test)
 
 
-def test_held_out_outputs_in_chunks_after_the_folds_are_fitted(digits, monkeypatch):
+def test_held_out_outputs_in_chunks_after_the_folds_are_fitted(fitted, digits, monkeypatch):
     X, y, X_test, _ = digits
-    reference = tree_ladder().fit(X, y)
-    sizes = []
-    original = ModelLadder.init_exits
-
-    def spy(self, X_chunk):
-        sizes.append(len(X_chunk))
-        return original(self, X_chunk)
-
-    monkeypatch.setattr(ModelLadder, "init_exits", spy)
+    reference = fitted["tree_ladder"]
+    calls = spy(monkeypatch, ModelLadder, "init_exits")
     with chunks_of(150):
         chunked = tree_ladder().fit(X, y)
     # 3 folds of 333 or 334 held-out rows, 2 chunks each (a tail under the floor joins).
-    assert sorted(sizes) == [150] * 3 + [183] * 2 + [184]
+    assert sorted(len(args[0]) for args in calls) == [150] * 3 + [183] * 2 + [184]
     assert_same_fit(chunked, reference, X_test)
 
 
 def test_frozen_outputs_in_chunks_use_every_worker(digits, monkeypatch, caplog):
     X, y, _, _ = digits
-    sizes = []
-    original = ModelLadder.init_exits
-
-    def spy(self, X_chunk):
-        sizes.append(len(X_chunk))
-        return original(self, X_chunk)
-
-    monkeypatch.setattr(ModelLadder, "init_exits", spy)
+    calls = spy(monkeypatch, ModelLadder, "init_exits")
     monkeypatch.setattr(_chunks, "MIN_CHUNK_ROWS", 100)
     # Plenty of working memory: one chunk per worker (threads: the spy sees them).
     with parallel_config(backend="threading"), caplog.at_level("INFO", logger="skadaptive"):
-        frozen_ladder(digits, n_jobs=2, verbose=1).fit(X[500:], y[500:])
-    assert sorted(sizes[:2]) == [250, 250]
+        frozen_tree_ladder(X, y, n_jobs=2, verbose=1).fit(X[500:], y[500:])
+    assert sorted(len(args[0]) for args in calls[:2]) == [250, 250]
     assert "computing their outputs on 500 rows in 2 chunks" in caplog.text
-    sizes.clear()
-    frozen_ladder(digits, n_jobs=1).fit(X[500:], y[500:])
-    assert sizes[0] == 500
+    calls.clear()
+    frozen_tree_ladder(X, y, n_jobs=1).fit(X[500:], y[500:])
+    assert len(calls[0][0]) == 500
 
 
 def test_linear_stages_agree_up_to_blas_rounding(digits):
     # BLAS picks its kernels by matrix size, so a linear model's probabilities for a
     # row may differ in the last bits between batch sizes (as in scikit-learn itself).
     X, y, X_test, _ = digits
-    ladder = NetworkSelectionClassifier(
-        [
-            ("nb", GaussianNB()),
-            ("lr", LogisticRegression(max_iter=500)),
-            ("rf", RandomForestClassifier(n_estimators=20, random_state=0)),
-        ],
-        costs=[1, 2, 10],
-        cost_weight=0.02,
-        cv=3,
-        random_state=0,
-    )
-    reference = ladder.fit(X, y)
+    linear = ladder()  # naive Bayes, logistic regression, a forest
+    reference = linear.fit(X, y)
     expected = reference.route(X_test)
     with chunks_of(7):
-        chunked = clone(ladder).fit(X, y)
+        chunked = clone(linear).fit(X, y)
         result = chunked.route(X_test)
     assert_allclose(chunked.oof_outputs_, reference.oof_outputs_, rtol=0, atol=1e-12)
     assert_array_equal(result.stage, expected.stage)

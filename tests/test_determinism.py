@@ -5,6 +5,7 @@ tests/test_chunks.py (``test_fit_does_not_depend_on_chunks_or_n_jobs``,
 ``test_predict_in_chunks_equals_one_shot``) and tests/test_estimators.py.
 """
 
+import functools
 import subprocess
 import sys
 import textwrap
@@ -12,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _helpers import pixels_float32, split_digits, train_multi_exit
 from numpy.testing import assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -26,8 +27,7 @@ from skadaptive import (
     NetworkSelectionClassifierCV,
 )
 
-X_ALL, Y_ALL = load_digits(return_X_y=True)
-X, Y, X_TEST = X_ALL[:900], Y_ALL[:900], X_ALL[900:]
+X, Y, X_TEST, _ = split_digits(900)  # module-level: the subprocess below imports them
 
 
 def ladder():
@@ -66,6 +66,12 @@ MAKERS = {
 }
 
 
+@functools.cache
+def fitted_with_seed_0(name):
+    """``MAKERS[name](0)`` fitted on X, Y once per process, for the tests that only read it."""
+    return MAKERS[name](0).fit(X, Y)
+
+
 def answers(clf, X_rows):
     return clf.predict_proba(X_rows), clf.apply(X_rows), clf.predict_cost(X_rows)
 
@@ -73,7 +79,7 @@ def answers(clf, X_rows):
 @pytest.mark.parametrize("name", list(MAKERS))
 def test_same_random_state_same_policies_and_predictions(name):
     make = MAKERS[name]
-    a, b = make(0).fit(X, Y), make(0).fit(X, Y)
+    a, b = fitted_with_seed_0(name), make(0).fit(X, Y)  # two fits with the same seed
     assert_array_equal(a.oof_outputs_, b.oof_outputs_)
     for got, expected in zip(answers(a, X_TEST), answers(b, X_TEST)):
         assert_array_equal(got, expected)
@@ -115,7 +121,7 @@ def test_same_answers_in_separate_processes():
             [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
         )
         digests.add(out.stdout.strip())
-    clf = MAKERS["selection-tree-policy"](0).fit(X, Y)
+    clf = fitted_with_seed_0("selection-tree-policy")
     import hashlib
 
     here = b"".join(np.ascontiguousarray(a).tobytes() for a in answers(clf, X_TEST))
@@ -137,7 +143,7 @@ def assert_threads_match_serial_calls(clf, X_rows):
 
 @pytest.mark.parametrize("name", ["selection", "early-exit", "selection-cv"])
 def test_concurrent_predict_calls_match_serial_calls(name):
-    assert_threads_match_serial_calls(MAKERS[name](0).fit(X, Y), X_TEST)
+    assert_threads_match_serial_calls(fitted_with_seed_0(name), X_TEST)
 
 
 def test_concurrent_predict_on_a_gpu_matches_serial_calls():
@@ -147,21 +153,12 @@ def test_concurrent_predict_on_a_gpu_matches_serial_calls():
     from skadaptive.torch import MultiExitNetwork
 
     torch.manual_seed(0)
-    X_f, X_test = (X / 16).astype(np.float32), (X_TEST / 16).astype(np.float32)
+    X_f, X_test = pixels_float32(X), pixels_float32(X_TEST)
     blocks = [torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU())] + [
         torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU()) for _ in range(2)
     ]
     heads = [torch.nn.Linear(32, 10) for _ in range(3)]
-    params = [p for m in blocks + heads for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        h, loss = torch.as_tensor(X_f), 0
-        for block, head in zip(blocks, heads):
-            h = block(h)
-            loss = loss + torch.nn.functional.cross_entropy(head(h), torch.as_tensor(Y))
-        loss.backward()
-        opt.step()
+    train_multi_exit(blocks, heads, X_f, Y, epochs=60)
     net = MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1], device="cuda")
     clf = EarlyExitClassifier(net, cost_weight=0.2, cv=3, random_state=0).fit(X_f, Y)
     assert clf.policy_.linear_exit_rule() is not None  # routes on the device

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import make_outputs
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -35,21 +35,6 @@ def _close_figures():
     plt.close("all")
 
 
-def make_outputs(n=300, n_stages=3, n_classes=4, seed=0):
-    """Stages that are right more often as they go, with confidence that tells."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, n)
-    outputs = np.empty((n, n_stages, n_classes))
-    for k in range(n_stages):
-        right = rng.random(n) < 0.5 + 0.45 * k / (n_stages - 1)
-        pred = np.where(right, y, (y + rng.integers(1, n_classes, n)) % n_classes)
-        conf = np.where(right, rng.uniform(0.5, 1.0, n), rng.uniform(0.3, 0.6, n))
-        p = np.full((n, n_classes), 0.0) + ((1 - conf) / (n_classes - 1))[:, None]
-        p[np.arange(n), pred] = conf
-        outputs[:, k] = p
-    return outputs, y
-
-
 def accuracy(proba, y):
     return np.mean(proba.argmax(axis=1) == y)
 
@@ -57,12 +42,6 @@ def accuracy(proba, y):
 def assert_png(display, path):
     display.figure_.savefig(path)
     assert path.exists() and path.stat().st_size > 0
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:1000], y[:1000], X[1000:], y[1000:]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +71,7 @@ def selection_pipeline(digits):
 
 # -- CostAccuracyDisplay.from_predictions -----------------------------------------------
 def test_from_predictions_numbers_and_png(tmp_path):
-    outputs, y = make_outputs()
+    outputs, y = make_outputs(300)
     costs = np.array([1.0, 2.0, 4.0])
     disp = CostAccuracyDisplay.from_predictions(
         outputs, y, costs=costs, cv=3, cost_weights=[0, 0.01, 0.1, 1e6], name="mine"
@@ -120,7 +99,7 @@ def test_from_predictions_numbers_and_png(tmp_path):
 
 
 def test_from_predictions_cross_fitted_path_is_out_of_fold():
-    outputs, y = make_outputs()
+    outputs, y = make_outputs(300)
     cv = KFold(3, shuffle=True, random_state=0)
     disp = CostAccuracyDisplay.from_predictions(
         outputs, y, costs=[1, 2, 4], cv=cv, cost_weights=[0.05]
@@ -135,7 +114,7 @@ def test_from_predictions_cross_fitted_path_is_out_of_fold():
 
 
 def test_from_predictions_held_out_rows_and_given_thresholds():
-    outputs, y = make_outputs(n=400)
+    outputs, y = make_outputs(400)
     train, y_train, test, y_test = outputs[:200], y[:200], outputs[200:], y[200:]
     train_copy, test_copy = train.copy(), test.copy()
     disp = CostAccuracyDisplay.from_predictions(
@@ -186,7 +165,7 @@ def test_from_predictions_held_out_rows_and_given_thresholds():
     ],
 )
 def test_from_predictions_errors(kwargs, match):
-    outputs, y = make_outputs()
+    outputs, y = make_outputs(300)
     args = {"stage_outputs": outputs, "y": y, **kwargs}
     with pytest.raises(ValueError, match=match):
         CostAccuracyDisplay.from_predictions(args.pop("stage_outputs"), args.pop("y"), **args)
@@ -309,7 +288,7 @@ def test_exit_share_from_predictions():
 
 # -- matplotlib is optional ---------------------------------------------------------------
 def test_without_matplotlib(monkeypatch):
-    outputs, y = make_outputs(n=40)
+    outputs, y = make_outputs(40)
     disp = ExitShareDisplay([0.5, 0.5])
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)

@@ -6,15 +6,20 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import ladder as shared_ladder
+from _helpers import stages
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_digits
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -33,27 +38,29 @@ from skadaptive.metrics import (
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:1000], y[:1000], X[1000:1500], y[1000:1500]
+def digits(digits):
+    """The shared split with 500 rows to test: the score thresholds below were set on them."""
+    X, y, X_test, y_test = digits
+    return X, y, X_test[:500], y_test[:500]
 
 
 def ladder(estimators=None, **kwargs):
-    params = dict(costs=[1, 2, 10], cost_weight=0.05, cv=3, random_state=0)
-    params.update(kwargs)
-    if estimators is None:
-        estimators = [
-            ("nb", GaussianNB()),
-            ("lr", LogisticRegression(max_iter=500)),
-            ("rf", RandomForestClassifier(n_estimators=30, random_state=0)),
-        ]
-    return NetworkSelectionClassifier(estimators, **params)
+    """The shared ladder (naive Bayes, logistic regression, a forest), with 30 trees."""
+    params = {"cost_weight": 0.05, **kwargs}
+    return shared_ladder(stages(n_trees=30) if estimators is None else estimators, **params)
 
 
 def forest_exits(**kwargs):
     params = dict(exits=[5, 10, 30], cost_weight=0.05, cv=3, random_state=0)
     params.update(kwargs)
     return EarlyExitClassifier(RandomForestClassifier(n_estimators=30, random_state=0), **params)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """``ladder()`` and ``forest_exits()`` fitted on the digits, by builder."""
+    X, y, _, _ = digits
+    return {make: make().fit(X, y) for make in (ladder, forest_exits)}
 
 
 class Recording(ClassifierMixin, BaseEstimator):
@@ -103,9 +110,9 @@ def test_network_selection_never_computes_rows_that_exited(digits):
     assert_allclose(res.cost[jumped], 11)
 
 
-def test_early_exit_never_computes_rows_that_exited(digits, monkeypatch):
-    X, y, X_test, _ = digits
-    clf = forest_exits().fit(X, y)
+def test_early_exit_never_computes_rows_that_exited(fitted, digits, monkeypatch):
+    _, _, X_test, _ = digits
+    clf = fitted[forest_exits]
     calls = []
     original = TreeEnsembleExits.predict_exit_proba
 
@@ -123,9 +130,9 @@ def test_early_exit_never_computes_rows_that_exited(digits, monkeypatch):
 
 
 @pytest.mark.parametrize("make", [ladder, forest_exits])
-def test_predictions_are_routed_answers(make, digits):
-    X, y, X_test, y_test = digits
-    clf = make().fit(X, y)
+def test_predictions_are_routed_answers(make, fitted, digits):
+    _, _, X_test, y_test = digits
+    clf = fitted[make]
     res = clf.route(X_test)
     assert_array_equal(clf.predict(X_test), clf.classes_[res.proba.argmax(1)])
     assert_allclose(clf.predict_proba(X_test), res.proba)
@@ -180,9 +187,9 @@ def test_frozen_stages_are_used_as_they_are(digits):
     assert_allclose(ee.oof_outputs_[:, -1], hgb.predict_proba(X[500:]))
 
 
-def test_cross_fitting_gives_out_of_fold_outputs(digits):
+def test_cross_fitting_gives_out_of_fold_outputs(fitted, digits):
     X, y, _, _ = digits
-    clf = ladder().fit(X, y)
+    clf = fitted[ladder]
     # Out-of-fold outputs are less accurate than in-sample ones of the refitted forest.
     oof_acc = np.mean(clf.oof_outputs_[:, 2].argmax(1) == y)
     in_sample_acc = clf.estimators_[2].score(X, y)
@@ -240,9 +247,9 @@ def test_pipeline_gridsearch_and_nested_params(digits):
 
 
 @pytest.mark.parametrize("make", [ladder, forest_exits])
-def test_pickle_and_joblib_round_trips(make, digits, tmp_path):
+def test_pickle_and_joblib_round_trips(make, fitted, digits, tmp_path):
     X, y, X_test, _ = digits
-    clf = make().fit(X, y)
+    clf = fitted[make]
     expected = clf.predict_proba(X_test)
     again = pickle.loads(pickle.dumps(clf))
     assert_array_equal(again.predict_proba(X_test), expected)
@@ -360,18 +367,48 @@ def test_nan_passes_to_stages_that_take_it(digits):
     X, y, X_test, _ = digits
     X = X.copy()
     X[::10, 5] = np.nan
-    clf = EarlyExitClassifier(
-        HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0),
-        exits=[5, 10, 20],
-        cv=3,
-        random_state=0,
-    ).fit(X, y)
+    hgb = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)  # what cv=3 means, spelled out
+    clf = EarlyExitClassifier(hgb, exits=[5, 10, 20], cv=folds, random_state=0).fit(X, y)
     assert clf.predict(X[:50]).shape == (50,)
+    # The boosters got X as it is, NaN included (no imputing, no dropped rows): the
+    # refitted one is the booster fitted on X, the out-of-fold outputs the held-out
+    # answers of the boosters fitted on the folds.
+    assert_array_equal(
+        clf.estimator_.predict_proba(X_test), clone(hgb).fit(X, y).predict_proba(X_test)
+    )
+    held_out = cross_val_predict(clone(hgb), X, y, cv=folds, method="predict_proba")
+    assert_allclose(clf.oof_outputs_[:, -1], held_out, rtol=1e-12, atol=1e-12)
+
+    # Rows with NaN are routed, and each gets the booster's own answer at the exit that
+    # answers it: after 5, 10 or 20 iterations, the last being the booster itself.
+    X_nan = X_test.copy()
+    X_nan[:, 5] = np.nan
+    res = clf.route(X_nan)
+    assert_array_equal(clf.apply(X_nan), res.stage)
+    assert set(res.stage) == {0, 1, 2}
+    staged = list(clf.estimator_.staged_predict_proba(X_nan))
+    by_exit = np.stack([staged[n - 1] for n in clf.exits_], axis=1)
+    rows = np.arange(len(X_nan))
+    assert_allclose(res.proba, by_exit[rows, res.stage], rtol=1e-12, atol=1e-12)
+    assert_allclose(clf.predict_proba(X_nan), res.proba)
+    assert_array_equal(clf.predict(X_nan), clf.classes_[res.proba.argmax(axis=1)])
+    last = res.stage == 2
+    assert_allclose(res.proba[last], clf.estimator_.predict_proba(X_nan[last]), rtol=1e-12)
+    # The NaN itself reached the booster: it answers otherwise for the pixel set to 0.
+    assert not np.allclose(clf.predict_proba(np.nan_to_num(X_nan)), res.proba)
+
+    # Stages that do not take NaN: fit says so, naming NaN, before fitting anything.
+    no_nan = EarlyExitClassifier(GradientBoostingClassifier(n_estimators=4), exits=[2, 4], cv=3)
+    with pytest.raises(ValueError, match="Input X contains NaN") as info:
+        no_nan.fit(X, y)
+    assert "EarlyExitClassifier does not accept missing values" in str(info.value)
+    assert not hasattr(no_nan, "estimator_")
 
 
-def test_predict_input_checks_have_a_fast_path_with_the_same_answers(digits):
+def test_predict_input_checks_have_a_fast_path_with_the_same_answers(fitted, digits):
     X, y, X_test, _ = digits
-    clf = ladder().fit(X, y)
+    clf = fitted[ladder]
     expected = clf.predict_proba(X_test.tolist())  # a list: the full validate_data path
     assert_array_equal(clf.predict_proba(X_test), expected)  # float ndarray: the fast path
     assert_array_equal(clf.predict_proba(X_test.astype(np.float32)), expected)
@@ -396,9 +433,9 @@ def test_predict_input_checks_have_a_fast_path_with_the_same_answers(digits):
 
 
 @pytest.mark.parametrize("make", [ladder, forest_exits])
-def test_staged_predict_proba_runs_every_stage(make, digits):
-    X, y, X_test, _ = digits
-    clf = make().fit(X, y)
+def test_staged_predict_proba_runs_every_stage(make, fitted, digits):
+    _, _, X_test, _ = digits
+    clf = fitted[make]
     staged = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
     assert staged.shape == (len(X_test), 3, 10)
     res = clf.route(X_test)

@@ -5,10 +5,9 @@ import json
 import pickle
 import zipfile
 
-import numpy as np
 import pytest
+from _helpers import pixels_float32, train_module, train_multi_exit
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -34,12 +33,6 @@ USER_TYPES = {
     "selection-cv": [],
     "early-exit-cv": [HGB_TREES],
 }
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:900], y[:900], X[900:], y[900:]
 
 
 def ladder():
@@ -168,24 +161,14 @@ def mlp(torch, seed):
     return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
 
 
-def trained_mlp(torch, X, y):
-    net = mlp(torch, 0)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(40):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(torch.as_tensor(X)), torch.as_tensor(y)).backward()
-        opt.step()
-    return net
-
-
 def test_torch_stages_save_weights_only(digits, monkeypatch):
     torch = pytest.importorskip("torch")
     from skadaptive.torch import MultiExitNetwork, TorchClassifier
 
     X, y, X_test, _ = digits
-    X, X_test = (X / 16).astype(np.float32), (X_test / 16).astype(np.float32)
+    X, X_test = pixels_float32(X), pixels_float32(X_test)
 
-    net = trained_mlp(torch, X, y)
+    net = train_module(mlp(torch, 0), X, y, epochs=40)
     clf = NetworkSelectionClassifier(
         [("lr", LogisticRegression(max_iter=500)), ("mlp", TorchClassifier(net))],
         costs=[1, 5],
@@ -227,7 +210,7 @@ def test_multi_exit_network_saves_weights_only(digits):
     from skadaptive.torch import MultiExitNetwork
 
     X, y, X_test, _ = digits
-    X, X_test = (X / 16).astype(np.float32), (X_test / 16).astype(np.float32)
+    X, X_test = pixels_float32(X), pixels_float32(X_test)
 
     def network(seed):
         torch.manual_seed(seed)
@@ -238,16 +221,7 @@ def test_multi_exit_network_saves_weights_only(digits):
         return blocks, heads
 
     blocks, heads = network(0)
-    params = [p for m in blocks + heads for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-2)
-    for _ in range(40):
-        opt.zero_grad()
-        h, loss = torch.as_tensor(X), 0
-        for block, head in zip(blocks, heads):
-            h = block(h)
-            loss = loss + torch.nn.functional.cross_entropy(head(h), torch.as_tensor(y))
-        loss.backward()
-        opt.step()
+    train_multi_exit(blocks, heads, X, y, epochs=40)
     clf = EarlyExitClassifier(
         MultiExitNetwork(blocks, heads, exit_costs=[1, 1]), cost_weight=0.1, cv=3, random_state=0
     ).fit(X, y)
@@ -264,9 +238,9 @@ def test_cuda_stages_round_trip_on_the_gpu(digits):
     from skadaptive.torch import TorchClassifier
 
     X, y, X_test, _ = digits
-    X, X_test = (X / 16).astype(np.float32), (X_test / 16).astype(np.float32)
+    X, X_test = pixels_float32(X), pixels_float32(X_test)
 
-    net = trained_mlp(torch, X, y)
+    net = train_module(mlp(torch, 0), X, y, epochs=40)
     clf = NetworkSelectionClassifier(
         [("lr", LogisticRegression(max_iter=500)), ("mlp", TorchClassifier(net, device="cuda"))],
         costs=[1, 5],

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _helpers import make_outputs
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression, Perceptron
 from sklearn.neighbors import KNeighborsClassifier
@@ -13,21 +14,6 @@ from skadaptive import RoutingPolicy
 from skadaptive._losses import stage_losses
 from skadaptive.baselines import ThresholdPolicy, oracle_route
 from skadaptive.routers import ConstantPolicy
-
-
-def make_outputs(n=600, n_stages=3, n_classes=4, seed=0):
-    """Stages that are right more often as they go, with confidence that tells."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, n)
-    outputs = np.empty((n, n_stages, n_classes))
-    for k in range(n_stages):
-        right = rng.random(n) < 0.5 + 0.45 * k / (n_stages - 1)
-        pred = np.where(right, y, (y + rng.integers(1, n_classes, n)) % n_classes)
-        conf = np.where(right, rng.uniform(0.5, 1.0, n), rng.uniform(0.3, 0.6, n))
-        p = np.full((n, n_classes), 0.0) + ((1 - conf) / (n_classes - 1))[:, None]
-        p[np.arange(n), pred] = conf
-        outputs[:, k] = p
-    return outputs, y
 
 
 def test_stage_losses_zero_one_top_k_and_callable():

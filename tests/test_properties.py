@@ -14,12 +14,12 @@ returned, sum the costs of the stages the route computes, and compare "stop" wit
 
 import numpy as np
 import pytest
+from _helpers import all_digits, random_outputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import softmax
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -244,11 +244,6 @@ def test_perfect_decisions_reach_the_optimum_over_all_routes(table):
 # -- 3. an exact policy estimator: the training objective beats both fixed routes ----------
 
 
-def random_outputs(rng, n_samples, n_stages, n_classes):
-    """Continuous, distinct class probabilities of shape (n_samples, n_stages, n_classes)."""
-    return softmax(rng.normal(scale=2.0, size=(n_samples, n_stages, n_classes)), axis=2)
-
-
 @st.composite
 def routing_problems(draw, max_samples=60):
     rng = np.random.default_rng(draw(SEEDS))
@@ -430,7 +425,7 @@ def test_policy_routing_is_consistent(
 
 @pytest.fixture(scope="module")
 def digits_stages():
-    X, y = load_digits(return_X_y=True)
+    X, y = all_digits()
     order = np.random.default_rng(0).permutation(len(y))
     X, y = X[order], y[order]
     X_stage, y_stage, X_rest, y_rest = X[:800], y[:800], X[800:], y[800:]

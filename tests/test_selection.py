@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from _helpers import split_digits, two_stage_ladder
 from joblib import Memory
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -29,18 +29,12 @@ class CountingNB(GaussianNB):
 
 @pytest.fixture(scope="module")
 def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:1200], y[:1200], X[1200:], y[1200:]
+    """The first 1200 digits to fit, the other 597 to test (the thresholds below assume it)."""
+    return split_digits(1200)
 
 
 def ladder(**kwargs):
-    return NetworkSelectionClassifier(
-        [("nb", CountingNB()), ("lr", LogisticRegression(max_iter=300))],
-        costs=[1, 10],
-        cv=3,
-        random_state=0,
-        **kwargs,
-    )
+    return two_stage_ladder(nb=CountingNB(), **kwargs)
 
 
 def test_memory_runs_the_stages_once_per_training_set(digits, tmp_path):

@@ -4,10 +4,10 @@ import itertools
 
 import numpy as np
 import pytest
+from _helpers import random_outputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.special import softmax
 
 from skadaptive._thresholds import (
     max_proba_scores,
@@ -327,14 +327,14 @@ def test_large_problem_runs():
 # --- ThresholdPolicy with one threshold per exit ------------------------------
 
 
-def make_outputs(n=400, n_stages=4, n_classes=3, seed=0):
+def softmax_outputs(n=400, n_stages=4, n_classes=3, seed=0):
+    """Random outputs (the softmax of random logits) and random labels."""
     rng = np.random.default_rng(seed)
-    logits = rng.normal(scale=2.0, size=(n, n_stages, n_classes))
-    return softmax(logits, axis=2), rng.integers(0, n_classes, n)
+    return random_outputs(rng, n, n_stages, n_classes), rng.integers(0, n_classes, n)
 
 
 def test_per_exit_policy_routes_as_threshold_route():
-    outputs, y = make_outputs()
+    outputs, y = softmax_outputs()
     costs = [1.0, 2.0, 3.0, 4.0]
     for thresholds in ([0.5, 0.7, 0.9], [np.inf, 0.6, -np.inf], [0.95, np.inf, 0.4]):
         policy = ThresholdPolicy(thresholds, costs=costs).fit(outputs, y)
@@ -350,7 +350,7 @@ def test_per_exit_policy_routes_as_threshold_route():
 
 
 def test_equal_per_exit_thresholds_equal_the_scalar_policy():
-    outputs, y = make_outputs(seed=1)
+    outputs, y = softmax_outputs(seed=1)
     for criterion, t in [("max_proba", 0.8), ("entropy", 0.5)]:
         scalar = ThresholdPolicy(t, criterion=criterion, costs=[1, 1, 2, 4]).fit(outputs, y)
         per_exit = ThresholdPolicy(np.full(3, t), criterion=criterion, costs=[1, 1, 2, 4])
@@ -361,7 +361,7 @@ def test_equal_per_exit_thresholds_equal_the_scalar_policy():
 
 
 def test_per_exit_policy_with_a_tuned_vector_and_with_logits():
-    outputs, y = make_outputs(seed=2)
+    outputs, y = softmax_outputs(seed=2)
     losses = (outputs.argmax(axis=2) != y[:, None]).astype(float)
     costs = np.array([1.0, 1.0, 2.0, 4.0])
     res = tune_thresholds(max_proba_scores(outputs), losses, costs, max_cost=3.0)
@@ -383,7 +383,7 @@ def test_per_exit_policy_with_a_tuned_vector_and_with_logits():
     ],
 )
 def test_per_exit_policy_errors(threshold, match):
-    outputs, y = make_outputs(n=20)
+    outputs, y = softmax_outputs(n=20)
     with pytest.raises(ValueError, match=match):
         ThresholdPolicy(threshold).fit(outputs, y)
 

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import spy, train_module, train_multi_exit
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 torch = pytest.importorskip("torch")
@@ -39,28 +39,10 @@ def test_import_skadaptive_without_torch():
     assert out.stdout.strip() == "ok", out.stderr
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16).astype(np.float32), y
-
-
-def train(module, X, y, epochs=30, seed=0):
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
-    X_t, y_t = torch.as_tensor(X), torch.as_tensor(y)
-    for _ in range(epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(module(X_t), y_t)
-        loss.backward()
-        opt.step()
-    return module
-
-
-def test_torch_classifier_matches_the_module(digits):
-    X, y = digits
+def test_torch_classifier_matches_the_module(digits_float32):
+    X, y = digits_float32
     torch.manual_seed(0)
-    net = train(torch.nn.Linear(64, 10), X[:800], y[:800])
+    net = train_module(torch.nn.Linear(64, 10), X[:800], y[:800])
     clf = TorchClassifier(net, batch_size=7).fit(y=y)
     expected = torch.softmax(net(torch.as_tensor(X[800:])), dim=1).detach().numpy()
     assert_allclose(clf.predict_proba(X[800:]), expected, rtol=1e-5, atol=1e-6)
@@ -79,9 +61,9 @@ def test_clone_shares_the_module():
     assert clone(MultiExitNetwork([net, net], [net, net])).blocks[0] is net
 
 
-def test_torch_stage_in_network_selection(digits):
-    X, y = digits
-    net = train(
+def test_torch_stage_in_network_selection(digits_float32):
+    X, y = digits_float32
+    net = train_module(
         torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)),
         X[:800],
         y[:800],
@@ -126,18 +108,8 @@ def make_multi_exit(digits, seed=0):
     torch.manual_seed(seed)
     blocks = [IdBlock(64, 32), IdBlock(32, 32), IdBlock(32, 32)]
     heads = [Head(32, 10), Head(32, 10), Head(32, 10)]
-    params = [p for m in blocks + heads for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-2)
-    X_t = torch.as_tensor(np.hstack([np.zeros((800, 1), np.float32), X[:800]]))
-    y_t = torch.as_tensor(y[:800])
-    for _ in range(60):
-        opt.zero_grad()
-        h, loss = X_t, 0
-        for block, head in zip(blocks, heads):
-            h = block(h)
-            loss = loss + torch.nn.functional.cross_entropy(head(h), y_t)
-        loss.backward()
-        opt.step()
+    X_fit = np.hstack([np.zeros((800, 1), np.float32), X[:800]])
+    train_multi_exit(blocks, heads, X_fit, y[:800], epochs=60)
     for b in blocks:
         b.seen.clear()
     return MultiExitNetwork(blocks, heads, exit_costs=[1, 1, 1])
@@ -147,9 +119,9 @@ def with_ids(X):
     return np.hstack([np.arange(len(X), dtype=np.float32)[:, None], X])
 
 
-def test_multi_exit_network_routes_only_active_rows(digits):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_multi_exit_network_routes_only_active_rows(digits_float32):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     clf = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
         with_ids(X[800:1400]), y[800:1400]
     )
@@ -165,9 +137,9 @@ def test_multi_exit_network_routes_only_active_rows(digits):
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64, 4096])
-def test_multi_exit_outputs_come_back_in_input_order(digits, batch_size):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_multi_exit_outputs_come_back_in_input_order(digits_float32, batch_size):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     net.set_params(batch_size=batch_size).fit(y=y)
     X_test = with_ids(X[1400:1500])
     full = net.predict_proba(X_test)
@@ -182,9 +154,9 @@ def test_multi_exit_outputs_come_back_in_input_order(digits, batch_size):
     assert_allclose(one, res.proba[::25], rtol=1e-5, atol=1e-6)
 
 
-def test_every_row_exits_at_the_first_exit(digits):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_every_row_exits_at_the_first_exit(digits_float32):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     clf = EarlyExitClassifier(net, cost_weight=1e6, cv=3).fit(with_ids(X[800:1400]), y[800:1400])
     for b in net.blocks:
         b.seen.clear()
@@ -197,25 +169,13 @@ def host_route(clf, X):
     return clf.policy_.route(np.stack(list(clf.staged_predict_proba(X)), axis=1))
 
 
-def spy(monkeypatch, cls, name):
-    calls = []
-    original = getattr(cls, name)
-
-    def wrapper(self, *args, **kwargs):
-        calls.append(args)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, name, wrapper)
-    return calls
-
-
 @pytest.mark.parametrize("features", ["summary", "proba"])
 @pytest.mark.parametrize("batch_size", [1, 7, 4096])
 def test_linear_policies_route_on_the_device_as_on_the_host(
-    digits, features, batch_size, monkeypatch
+    digits_float32, features, batch_size, monkeypatch
 ):
-    X, y = digits
-    net = make_multi_exit(digits).set_params(batch_size=batch_size)
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32).set_params(batch_size=batch_size)
     clf = EarlyExitClassifier(net, cost_weight=0.01, features=features, cv=3, random_state=0)
     clf.fit(with_ids(X[800:1400]), y[800:1400])
     X_test = with_ids(X[1400:])
@@ -235,13 +195,13 @@ def test_linear_policies_route_on_the_device_as_on_the_host(
         assert sorted(seen[k]) == np.flatnonzero(res.path[:, k]).tolist()
 
 
-def test_device_routing_streams_large_inputs_in_chunks(digits, monkeypatch):
+def test_device_routing_streams_large_inputs_in_chunks(digits_float32, monkeypatch):
     import sklearn
 
     from skadaptive import _chunks
 
-    X, y = digits
-    net = make_multi_exit(digits).set_params(batch_size=64)
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32).set_params(batch_size=64)
     clf = EarlyExitClassifier(net, cost_weight=0.01, cv=3, random_state=0)
     clf.fit(with_ids(X[800:1400]), y[800:1400])
     X_test = with_ids(X[1400:])  # 397 rows
@@ -259,11 +219,13 @@ def test_device_routing_streams_large_inputs_in_chunks(digits, monkeypatch):
 
 
 @pytest.mark.parametrize("family", ["hybrid", "thresholds"])
-def test_budget_mode_routers_route_on_the_device_as_on_the_host(digits, family, monkeypatch):
+def test_budget_mode_routers_route_on_the_device_as_on_the_host(
+    digits_float32, family, monkeypatch
+):
     from skadaptive import EarlyExitClassifierCV
 
-    X, y = digits
-    net = make_multi_exit(digits)
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     clf = EarlyExitClassifierCV(
         net, max_relative_cost=0.8, families=[family], cost_weights=[0.01], cv=3, random_state=0
     ).fit(with_ids(X[800:1400]), y[800:1400])
@@ -276,11 +238,11 @@ def test_budget_mode_routers_route_on_the_device_as_on_the_host(digits, family, 
     assert len(np.unique(res.stage)) > 1
 
 
-def test_other_policies_route_on_the_host(digits, monkeypatch):
+def test_other_policies_route_on_the_host(digits_float32, monkeypatch):
     from sklearn.tree import DecisionTreeClassifier
 
-    X, y = digits
-    net = make_multi_exit(digits)
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     clf = EarlyExitClassifier(
         net, policy_estimator=DecisionTreeClassifier(max_depth=3, random_state=0), cv=3
     ).fit(with_ids(X[800:1400]), y[800:1400])
@@ -292,9 +254,9 @@ def test_other_policies_route_on_the_host(digits, monkeypatch):
     assert_array_equal(res.stage, host_route(clf, X_test).stage)
 
 
-def test_linear_exit_rule_of_constant_policies(digits):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_linear_exit_rule_of_constant_policies(digits_float32):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     X_fit = with_ids(X[800:1400])
     rule = EarlyExitClassifier(net, cost_weight=1e6, cv=3, random_state=0).fit(X_fit, y[800:1400])
     rule = rule.policy_.linear_exit_rule()
@@ -305,9 +267,9 @@ def test_linear_exit_rule_of_constant_policies(digits):
     assert proba_x.policy_.linear_exit_rule() is None  # needs X: routed on the host
 
 
-def test_measured_exit_costs(digits, monkeypatch):
-    X, y = digits
-    net = make_multi_exit(digits).set_params(exit_costs=None)
+def test_measured_exit_costs(digits_float32, monkeypatch):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32).set_params(exit_costs=None)
     seconds = net.fit(y=y).measure_exit_costs(with_ids(X[:300]), repeats=3)
     assert seconds.shape == (3,) and np.all(seconds > 0)
     calls = spy(monkeypatch, MultiExitNetwork, "measure_exit_costs")
@@ -316,9 +278,9 @@ def test_measured_exit_costs(digits, monkeypatch):
     assert clf.costs_.shape == (3,) and np.all(clf.costs_ > 0)
 
 
-def test_modules_back_in_training_mode_are_evaluated_in_eval_mode(digits):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_modules_back_in_training_mode_are_evaluated_in_eval_mode(digits_float32):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     clf = EarlyExitClassifier(net, cost_weight=0.01, cv=3).fit(with_ids(X[800:1400]), y[800:1400])
     expected = clf.predict_proba(with_ids(X[1400:]))
     for module in [*net.blocks, *net.heads]:
@@ -327,9 +289,9 @@ def test_modules_back_in_training_mode_are_evaluated_in_eval_mode(digits):
     assert not any(m.training for block in net.blocks for m in block.modules())
 
 
-def test_pickle_round_trip_and_weights_only(digits, tmp_path):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_pickle_round_trip_and_weights_only(digits_float32, tmp_path):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     clf = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
         with_ids(X[800:1400]), y[800:1400]
     )
@@ -365,9 +327,9 @@ def test_bad_multi_exit_network():
         TorchClassifier(torch.nn.Linear(2, 2)).fit()
 
 
-def test_skorch_classifier_is_a_stage_unchanged(digits):
+def test_skorch_classifier_is_a_stage_unchanged(digits_float32):
     skorch = pytest.importorskip("skorch")
-    X, y = digits
+    X, y = digits_float32
     torch.manual_seed(0)
     net = skorch.NeuralNetClassifier(
         torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)),
@@ -391,10 +353,10 @@ def test_skorch_classifier_is_a_stage_unchanged(digits):
     assert clf.score(X[1200:], y[1200:]) > 0.85
 
 
-def test_train_exit_heads_on_a_frozen_backbone(digits):
+def test_train_exit_heads_on_a_frozen_backbone(digits_float32):
     from skadaptive.torch import train_exit_heads
 
-    X, y = digits
+    X, y = digits_float32
     torch.manual_seed(0)
     blocks = [
         torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU()),
@@ -414,13 +376,13 @@ def test_train_exit_heads_on_a_frozen_backbone(digits):
     net = MultiExitNetwork(blocks, heads, classes=np.array(list("abcdefghij"))).fit()
     state = net.init_exits(X[1000:])
     acc0 = np.mean(net.predict_exit_proba(state, 0, np.arange(len(X) - 1000)).argmax(1) == y[1000:])
-    assert acc0 > 0.8  # a linear head on random features of digits
+    assert acc0 > 0.8  # a linear head on random features of digits_float32
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_routing_on_a_gpu_matches_the_cpu(digits):
-    X, y = digits
-    net = make_multi_exit(digits)
+def test_routing_on_a_gpu_matches_the_cpu(digits_float32):
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
     X_test = with_ids(X[1400:])
     cpu = EarlyExitClassifier(net, cost_weight=0.3, cv=3, random_state=0).fit(
         with_ids(X[800:1400]), y[800:1400]
