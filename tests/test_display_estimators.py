@@ -2,12 +2,9 @@
 
 import numpy as np
 import pytest
+from _helpers import stages
 from numpy.testing import assert_allclose
-from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-from sklearn.tree import DecisionTreeClassifier
 
 from skadaptive import (
     EarlyExitClassifier,
@@ -24,53 +21,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 from skadaptive.plotting import CostAccuracyDisplay, ExitShareDisplay  # noqa: E402
 
 
-def ladder():
-    return [
-        ("nb", GaussianNB()),
-        ("tree", DecisionTreeClassifier(max_depth=6, random_state=0)),
-        ("lr", LogisticRegression(max_iter=300)),
-    ]
-
-
 def hgb():
     return HistGradientBoostingClassifier(max_iter=8, early_stopping=False, random_state=0)
 
 
+def selection(cls, **kwargs):
+    """A three-model ladder (``stages("tree")``), fixed cost_weight or budget sibling."""
+    return cls(stages("tree"), costs=[1, 3, 10], cv=3, random_state=0, **kwargs)
+
+
+def early_exit(cls, **kwargs):
+    return cls(hgb(), exits=[2, 4, 8], cv=3, random_state=0, **kwargs)
+
+
 BUILDERS = {
-    "selection": lambda: NetworkSelectionClassifier(
-        ladder(), costs=[1, 3, 10], cost_weight=0.02, cv=3, random_state=0
+    "selection": lambda: selection(NetworkSelectionClassifier, cost_weight=0.02),
+    "selection-cv": lambda: selection(
+        NetworkSelectionClassifierCV, max_relative_cost=0.5, families=["learned"]
     ),
-    "selection-cv": lambda: NetworkSelectionClassifierCV(
-        ladder(),
-        costs=[1, 3, 10],
-        max_relative_cost=0.5,
-        families=["learned"],
-        cv=3,
-        random_state=0,
-    ),
-    "early-exit": lambda: EarlyExitClassifier(
-        hgb(), exits=[2, 4, 8], cost_weight=0.02, cv=3, random_state=0
-    ),
-    "early-exit-cv": lambda: EarlyExitClassifierCV(
-        hgb(),
-        exits=[2, 4, 8],
-        max_accuracy_loss=0.02,
-        families=["thresholds"],
-        cv=3,
-        random_state=0,
+    "early-exit": lambda: early_exit(EarlyExitClassifier, cost_weight=0.02),
+    "early-exit-cv": lambda: early_exit(
+        EarlyExitClassifierCV, max_accuracy_loss=0.02, families=["thresholds"]
     ),
 }
 
 
 @pytest.fixture(scope="module")
-def data():
-    X, y = load_digits(return_X_y=True)
-    return X[:900], y[:900], X[900:1300], y[900:1300]
-
-
-@pytest.fixture(scope="module")
-def fitted(data):
-    X, y, _, _ = data
+def fitted(digits):
+    X, y, _, _ = digits
     return {name: build().fit(X, y) for name, build in BUILDERS.items()}
 
 
@@ -81,8 +59,8 @@ def _close_figures():
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_cost_accuracy_display_from_every_estimator(fitted, data, name):
-    X, y, X_test, y_test = data
+def test_cost_accuracy_display_from_every_estimator(fitted, digits, name):
+    X, y, X_test, y_test = digits
     est = fitted[name]
     disp = CostAccuracyDisplay.from_estimator(est, X_test, y_test, cv=3)
     # The estimator's own point: what its predict does on these rows.
@@ -103,8 +81,8 @@ def test_cost_accuracy_display_from_every_estimator(fitted, data, name):
 
 
 @pytest.mark.parametrize("name", ["selection", "selection-cv"])
-def test_the_estimator_lies_on_the_path_learned_from_its_training_labels(fitted, data, name):
-    X, y, X_test, y_test = data
+def test_the_estimator_lies_on_the_path_learned_from_its_training_labels(fitted, digits, name):
+    X, y, X_test, y_test = digits
     est = fitted[name]
     assert est.cost_weight_ if name.endswith("-cv") else est.cost_weight  # a learned router
     disp = CostAccuracyDisplay.from_estimator(est, X_test, y_test, y_train=y)
@@ -115,8 +93,8 @@ def test_the_estimator_lies_on_the_path_learned_from_its_training_labels(fitted,
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_exit_share_display_from_every_estimator(fitted, data, name):
-    _, _, X_test, _ = data
+def test_exit_share_display_from_every_estimator(fitted, digits, name):
+    _, _, X_test, _ = digits
     est = fitted[name]
     disp = ExitShareDisplay.from_estimator(est, X_test)
     expected = np.bincount(est.apply(X_test), minlength=est.n_stages_) / len(X_test)
