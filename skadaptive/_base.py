@@ -21,8 +21,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _chunks
-from ._compat import HasMethods, Interval, StrOptions, check_sample_weight, fit_context
-from ._compat import num_samples as _num_samples
+from ._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    check_sample_weight,
+    fit_context,
+    num_samples,
+)
 from ._features import FeatureBuilder
 from ._fitting import StagePass, all_frozen, seed_unset, seeds
 from ._plain_routers import ReferencePolicy
@@ -117,7 +123,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             cost_mode = "auto"
         else:
             cost_mode = "time" if isinstance(self.costs, str) else "given"
-        n_samples = _num_samples(X)
+        n_samples = num_samples(X)
         # Costs are timed on evenly spaced rows: no randomness, so that memory can hit.
         timing_rows = np.unique(np.linspace(0, n_samples - 1, N_TIMING_ROWS).astype(np.intp))
         stage_pass = StagePass(
@@ -283,7 +289,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
 
     def _predict_chunks(self, X):
         """The row chunks of a large ``X`` (see :mod:`skadaptive._chunks`); None for one."""
-        n_samples = _num_samples(X)
+        n_samples = num_samples(X)
         n_bytes = _chunks.row_bytes(self.n_stages_, len(self.classes_), self.n_features_in_)
         rows = _chunks.chunk_rows(n_bytes)
         return None if n_samples <= rows else _chunks.row_slices(n_samples, rows)
@@ -306,7 +312,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
                 raise
 
         policy_X = X if router.uses_X else None
-        return route(stage_fn, _num_samples(X), router, policy_X, self.costs_)
+        return route(stage_fn, num_samples(X), router, policy_X, self.costs_)
 
     def _stage_label(self, k):
         """How error messages name stage ``k``."""

@@ -5,9 +5,9 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import Interval, StrOptions, fit_context
 from ._common import TorchEstimatorMixin, as_tensor
 
 
@@ -78,6 +78,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.output = output
 
+    @fit_context
     def fit(self, X=None, y=None):
         """Record the classes and move the module to ``device``; no training.
 
@@ -93,7 +94,6 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : TorchClassifier
             The wrapper, with ``classes_`` set.
         """
-        self._validate_params()
         self.classes_ = self._fitted_classes(y)
         self._to_device()
         return self

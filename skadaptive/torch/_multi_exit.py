@@ -6,9 +6,9 @@ import time
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import Interval, fit_context
 from .._features import EPS, N_TOP
 from ._common import TorchEstimatorMixin, as_tensor
 
@@ -107,6 +107,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.exit_costs = exit_costs
 
+    @fit_context
     def fit(self, X=None, y=None):
         """Record the classes and exits and move the modules to ``device``; no training.
 
@@ -122,7 +123,6 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : MultiExitNetwork
             The network, with ``classes_``, ``n_exits_`` and ``exit_costs_`` set.
         """
-        self._validate_params()
         if len(self.blocks) != len(self.heads) or len(self.blocks) < 2:
             raise ValueError(
                 f"Need one head per block and at least 2 blocks; got {len(self.blocks)} "
