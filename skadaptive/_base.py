@@ -33,7 +33,7 @@ from ._features import FeatureBuilder
 from ._fitting import StagePass, all_frozen, seed_unset, seeds
 from ._plain_routers import ReferencePolicy
 from ._policy import FEATURE_KINDS, RoutingPolicy
-from ._routing import route
+from ._routing import route, route_cost
 from ._stages import iter_stage_outputs, unfrozen
 from ._validation import check_costs, is_plain_float_array, sample_weight_param
 
@@ -334,7 +334,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         proba, stage = route_linear(X, rule)
         stage = np.asarray(stage, dtype=np.intp)
         path = np.arange(self.n_stages_) <= stage[:, None]
-        return Bunch(proba=np.asarray(proba), stage=stage, path=path, cost=path @ self.costs_)
+        cost = route_cost(path, self.costs_)
+        return Bunch(proba=np.asarray(proba), stage=stage, path=path, cost=cost)
 
     def route(self, X):
         """Route ``X`` once and return everything about it.

@@ -1,26 +1,21 @@
 """Plots of accuracy against cost, and of where rows exit (matplotlib, imported lazily)."""
 
-import warnings
-
 import numpy as np
-from sklearn.base import clone
-from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseAdaptiveClassifier
-from ._budget import check_cost_weights, learned_path
+from ._budget import check_cost_weights
 from ._compat import HasMethods, StrOptions, validate_parameter_constraints
-from ._losses import check_outputs, output_classes, stage_losses
-from ._plain_routers import ThresholdPolicy
+from ._display_points import accuracy as _accuracy
+from ._display_points import check_training_labels as _check_training_labels
+from ._display_points import sweep as _sweep
+from ._losses import check_outputs, output_classes
 from ._policy import RoutingPolicy
-from ._rows import optional_rows
 from ._validation import check_costs
 from ._validation import final_step as _final_step
-from .baselines import oracle_route
 
-N_THRESHOLDS = 20
 _CONSTRAINTS = {
     "cv": ["cv_object"],
     "policy_estimator": [HasMethods(["fit", "predict"]), None],
@@ -73,76 +68,6 @@ def _check_names(names, n_stages):
     if len(names) != n_stages:
         raise ValueError(f"stage_names needs {n_stages} names, got {len(names)}.")
     return [str(name) for name in names]
-
-
-def _accuracy(proba, y, classes):
-    return float(np.mean(classes[np.argmax(proba, axis=1)] == y))
-
-
-def _default_thresholds(outputs):
-    """Quantiles of the non-final stages' largest probabilities, and one above them all."""
-    top = outputs[:, :-1].max(axis=2)
-    grid = np.quantile(top, np.linspace(0, 1, N_THRESHOLDS))
-    return np.unique(np.r_[grid, np.nextafter(top.max(), np.inf)])
-
-
-def _learned_path(template, cost_weights, fit, evaluate, cv):
-    """Mean cost and accuracy on ``evaluate`` of one policy per cost weight.
-
-    ``fit`` and ``evaluate`` are ``(outputs, y, X)``.  With ``cv`` (then ``fit`` is None) the
-    policies are cross-fitted on ``evaluate``: each row is routed by a policy that did not
-    learn from it.  The policies come from :func:`skadaptive._budget.learned_path`, the
-    lambda sweep of budget mode.
-    """
-    outputs, y, X = evaluate
-    classes = np.asarray(template.classes)
-    folds = [(None, slice(None))]
-    if cv is not None:
-        folds = list(check_cv(cv, y, classifier=True).split(outputs, y))
-    cost = np.zeros((len(cost_weights), len(y)))
-    right = np.zeros((len(cost_weights), len(y)), dtype=bool)
-    for train, test in folds:
-        if cv is None:
-            fit_outputs, fit_y, fit_X = fit
-        else:
-            fit_outputs, fit_y, fit_X = outputs[train], y[train], optional_rows(X, train)
-        losses = stage_losses(fit_outputs, fit_y, classes, template.loss, template.top_k)
-        X_test = X if isinstance(test, slice) else optional_rows(X, test)
-        path = learned_path(template, cost_weights, fit_outputs, losses, fit_X)
-        for i, (_, policy) in enumerate(path):
-            res = policy.route(outputs[test], X=X_test)
-            cost[i, test] = res.cost
-            right[i, test] = classes[res.proba.argmax(axis=1)] == y[test]
-    return Bunch(cost_weight=cost_weights, cost=cost.mean(axis=1), accuracy=right.mean(axis=1))
-
-
-def _sweep(template, *, fit, evaluate, cv, cost_weights, thresholds, reference, names):
-    """Every point of the plot, evaluated on ``evaluate = (outputs, y, X)``."""
-    outputs, y, _ = evaluate
-    costs, classes = template.costs, np.asarray(template.classes)
-    thresholds = _default_thresholds(outputs) if thresholds is None else thresholds
-    routes = [
-        ThresholdPolicy(t, costs=costs, classes=classes).fit(outputs).route(outputs)
-        for t in thresholds
-    ]
-    threshold = Bunch(
-        threshold=thresholds,
-        cost=np.array([res.cost.mean() for res in routes]),
-        accuracy=np.array([_accuracy(res.proba, y, classes) for res in routes]),
-    )
-    res = oracle_route(outputs, y, costs, topology=template.topology, classes=classes)
-    stages = Bunch(
-        name=names,
-        cost=np.cumsum(costs) if reference == "full" else np.array(costs, dtype=float),
-        accuracy=np.array([_accuracy(outputs[:, k], y, classes) for k in range(len(costs))]),
-    )
-    return dict(
-        learned=_learned_path(template, cost_weights, fit, evaluate, cv),
-        threshold=threshold,
-        oracle=Bunch(cost=float(res.cost.mean()), accuracy=_accuracy(res.proba, y, classes)),
-        stages=stages,
-        reference_cost=float(np.sum(costs) if reference == "full" else costs[-1]),
-    )
 
 
 class CostAccuracyDisplay:
@@ -557,21 +482,3 @@ def _final_adaptive(estimator, X):
         )
     check_is_fitted(final)
     return _final_step(estimator, X)
-
-
-def _check_training_labels(final, template, y_train, cost_weight):
-    """Warn when refitting the estimator's policy on ``y_train`` does not reproduce it.
-
-    Only a learned policy (``RoutingPolicy``) can be checked this way.
-    """
-    if not isinstance(final.policy_, RoutingPolicy) or cost_weight is None:
-        return
-    refit = clone(template).set_params(cost_weight=cost_weight).fit(final.oof_outputs_, y_train)
-    if not np.isclose(refit.train_objective_, final.policy_.train_objective_):
-        warnings.warn(
-            "Refitting the estimator's policy on y_train does not reproduce its training "
-            "objective: are these the labels the estimator was fitted on, in order? (A fit "
-            "with sample_weight, or a randomised policy_estimator, also differs.)",
-            UserWarning,
-            stacklevel=3,
-        )

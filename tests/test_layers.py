@@ -26,6 +26,7 @@ LAYERS = [
     ["_base", "_refit"],
     ["_network_selection", "_early_exit"],
     ["__init__", "routers", "stages", "baselines", "metrics", "persistence", "torch"],
+    ["_display_points"],
     ["_display"],
     ["_exit_share_display"],
     ["plotting"],

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, fit_context
 from .._features import EPS, N_TOP
+from .._stages import iter_stage_outputs
 from ._common import TorchEstimatorMixin, as_tensor
 
 
@@ -337,10 +338,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             The softmax of the last head's scores (float64, on the host).
         """
-        state = self.init_exits(X)
-        rows = np.arange(len(X))
-        for k in range(self.n_exits_):
-            proba = self.predict_exit_proba(state, k, rows)
+        *_, proba = iter_stage_outputs(self, X, self.classes_)  # every exit, every row
         return proba
 
     def predict(self, X):
