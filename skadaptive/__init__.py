@@ -18,7 +18,7 @@ from ._early_exit import EarlyExitClassifier, EarlyExitClassifierCV
 from ._network_selection import NetworkSelectionClassifier, NetworkSelectionClassifierCV
 from ._policy import RoutingPolicy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "EarlyExitClassifier",
