@@ -127,3 +127,25 @@ def test_skops_alone_loads_a_current_file_with_the_trusted_types(ladder):
     clf, X = ladder
     loaded = sio.loads(dump(clf), trusted=TRUSTED_TYPES)
     assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_a_reference_router_saved_by_0_1_routes_as_it_did():
+    # 0.1's ReferencePolicy(costs, topology, classes) ran stage 0, then jumped to the last.
+    from skadaptive.routers import ReferencePolicy
+
+    state = {
+        "costs": [1.0, 2.0, 10.0],
+        "topology": "jump",
+        "classes": [0, 1],
+        "costs_": np.array([1.0, 2.0, 10.0]),
+        "normalized_costs_": np.array([1.0, 2.0, 10.0]) / 13,
+        "n_stages_": 3,
+        "classes_": np.array([0, 1]),
+        "jumps_": True,
+    }
+    router = ReferencePolicy.__new__(ReferencePolicy)
+    router.__setstate__(state)
+    outputs = np.full((4, 3, 2), 0.5)
+    route = router.route(outputs)
+    assert_array_equal(route.path, np.tile([True, False, True], (4, 1)))
+    assert_array_equal(route.cost, 11.0)
