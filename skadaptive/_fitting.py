@@ -16,12 +16,12 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_memory, has_fit_parameter
+from sklearn.utils.validation import check_is_fitted, check_memory, has_fit_parameter
 
 from . import _chunks
 from ._compat import num_samples
 from ._rows import safe_rows
-from ._stages import measure_costs, stage_outputs
+from ._stages import measure_costs, stage_outputs, unfrozen
 
 logger = logging.getLogger("skadaptive")
 
@@ -53,6 +53,42 @@ def seed_unset(estimator, seed):
     if not unset:
         return estimator
     return clone(estimator).set_params(**unset)
+
+
+def resolve_classes(y, templates, owner):
+    """The classes of a fit: those of ``y``, or the frozen stages' (which must agree)."""
+    classes = np.unique(y)
+    frozen = [unfrozen(t) for t in templates if isinstance(t, FrozenEstimator)]
+    if frozen:
+        for t in frozen:
+            check_is_fitted(t)  # a clear NotFittedError for an unfitted frozen stage
+        frozen_classes = np.asarray(frozen[0].classes_)
+        for t in frozen[1:]:
+            if not np.array_equal(np.asarray(t.classes_), frozen_classes):
+                raise ValueError(
+                    f"The frozen stages disagree on classes: {frozen_classes.tolist()} and "
+                    f"{np.asarray(t.classes_).tolist()}."
+                )
+        if not np.isin(classes, frozen_classes).all():
+            raise ValueError(
+                f"y has classes {np.setdiff1d(classes, frozen_classes).tolist()} that the "
+                f"frozen stages do not predict (they know {frozen_classes.tolist()})."
+            )
+        classes = frozen_classes
+    if len(classes) < 2:
+        raise ValueError(f"{owner} needs at least 2 classes in y; got 1 class: {classes.tolist()}.")
+    return classes
+
+
+def check_stage_classes(fitted, classes):
+    """Raise unless every fitted stage that names its classes names ``classes``."""
+    for est in fitted:
+        est_classes = getattr(est, "classes_", None)
+        if est_classes is not None and not np.array_equal(np.asarray(est_classes), classes):
+            raise ValueError(
+                f"The stages disagree on classes: {np.asarray(est_classes).tolist()} and "
+                f"{classes.tolist()}."
+            )
 
 
 def all_frozen(templates):

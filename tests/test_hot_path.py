@@ -1,0 +1,74 @@
+"""The predict hot path: X validated once at the entry, the stages not re-validating it.
+
+Speed is measured in benchmarks/, never asserted here; these tests check that the lean
+path gives the same routes and answers, and where it applies.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+import sklearn
+from _helpers import tree_ladder
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.naive_bayes import GaussianNB
+
+from skadaptive import NetworkSelectionClassifier
+from skadaptive._base import BaseAdaptiveClassifier
+
+
+class ConfigSpyNB(GaussianNB):
+    """GaussianNB that records scikit-learn's assume_finite at each predict_proba."""
+
+    seen = []
+
+    def predict_proba(self, X):
+        ConfigSpyNB.seen.append(sklearn.get_config()["assume_finite"])
+        return super().predict_proba(X)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y, _, _ = digits
+    return tree_ladder().fit(X, y)
+
+
+def test_the_lean_path_gives_the_same_routes_and_answers(fitted, digits, monkeypatch):
+    _, _, X_test, _ = digits
+    lean = fitted.route(X_test)
+    monkeypatch.setattr(
+        BaseAdaptiveClassifier, "_stage_config", lambda self, X: contextlib.nullcontext()
+    )
+    plain = fitted.route(X_test)
+    for key in ("proba", "stage", "path", "cost"):
+        assert_array_equal(lean[key], plain[key])
+
+
+def test_stages_skip_their_finiteness_check_only_on_input_validated_here(digits):
+    pd = pytest.importorskip("pandas")
+    X, y, X_test, _ = digits
+    clf = NetworkSelectionClassifier(
+        [("spy", ConfigSpyNB()), ("nb", GaussianNB())], costs=[1, 2], cv=3, random_state=0
+    ).fit(X, y)
+    ConfigSpyNB.seen.clear()
+    clf.predict(X_test[:5])
+    assert ConfigSpyNB.seen == [True]  # checked once at the entry
+    assert sklearn.get_config()["assume_finite"] is False  # and restored after
+    frame_clf = clone(clf).fit(pd.DataFrame(X), y)
+    ConfigSpyNB.seen.clear()
+    frame_clf.predict(pd.DataFrame(X_test[:5]))
+    assert ConfigSpyNB.seen == [False]  # a data frame is not checked here: stages check it
+    bad = X_test[:5].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(bad)
+
+
+def test_an_unfitted_estimator_still_raises_not_fitted(digits):
+    _, _, X_test, _ = digits
+    with pytest.raises(NotFittedError):
+        tree_ladder().predict(X_test)
+    with pytest.raises(NotFittedError):
+        list(tree_ladder().staged_predict_proba(X_test))
