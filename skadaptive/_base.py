@@ -155,7 +155,17 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         self.oof_outputs_ = result.outputs
         uses_X = FeatureBuilder(self.features).uses_X
         self.policy_ = self._fit_router(result.outputs, y, X if uses_X else None, sample_weight)
+        self._device_rule_ = self._device_rule(self.policy_)  # compiled once, not per predict
         return self
+
+    def _device_rule(self, router):
+        """The router's linear exit rule, when the stage model routes on its own device."""
+        model = self.stage_model_
+        if getattr(model, "route_linear", None) is None:
+            return None
+        if not np.array_equal(model.classes_, self.classes_):
+            return None
+        return router.linear_exit_rule()
 
     def _row_bytes(self, templates, n_stages, classes):
         """Bytes per row of the stage outputs, for the chunks of :mod:`skadaptive._chunks`.
@@ -323,13 +333,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         answers back (the protocol's optional ``route_linear``).  The decisions are
         those of the generic engine, computed in float64 there as here.
         """
-        route_linear = getattr(model, "route_linear", None)
-        if route_linear is None or not np.array_equal(model.classes_, self.classes_):
-            return None
-        rule = router.linear_exit_rule()
+        if router is self.policy_ and "_device_rule_" in self.__dict__:
+            rule = self._device_rule_  # compiled at fit
+        else:  # another router, or an estimator saved before the rule was compiled at fit
+            rule = self._device_rule(router)
         if rule is None:
             return None
-        proba, stage = route_linear(X, rule)
+        proba, stage = model.route_linear(X, rule)
         stage = np.asarray(stage, dtype=np.intp)
         path = np.arange(self.n_stages_) <= stage[:, None]
         cost = route_cost(path, self.costs_)

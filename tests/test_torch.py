@@ -195,6 +195,27 @@ def test_linear_policies_route_on_the_device_as_on_the_host(
         assert sorted(seen[k]) == np.flatnonzero(res.path[:, k]).tolist()
 
 
+def test_the_device_rule_is_compiled_once_at_fit(digits_float32, monkeypatch):
+    from skadaptive import RoutingPolicy
+
+    X, y = digits_float32
+    net = make_multi_exit(digits_float32)
+    clf = EarlyExitClassifier(net, cost_weight=0.1, cv=3, random_state=0)
+    clf.fit(with_ids(X[800:1400]), y[800:1400])
+    X_test = with_ids(X[1400:])
+    expected = clf.route(X_test)
+    assert clf._device_rule_ is not None
+    rebuilt = spy(monkeypatch, RoutingPolicy, "linear_exit_rule")
+    on_device = spy(monkeypatch, MultiExitNetwork, "route_linear")
+    res = clf.route(X_test)
+    assert rebuilt == [] and len(on_device) == 1  # routed on the device, rule not rebuilt
+    assert_array_equal(res.stage, expected.stage)
+    assert_allclose(res.proba, expected.proba)
+    del clf._device_rule_  # as saved by an earlier version: rebuilt per predict, same answer
+    assert_array_equal(clf.route(X_test).stage, expected.stage)
+    assert len(rebuilt) == 1
+
+
 def test_device_routing_streams_large_inputs_in_chunks(digits_float32, monkeypatch):
     import sklearn
 
