@@ -269,7 +269,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         with self._stage_config(X):
             if slices is None:
                 return route_rows(X)
-            return _chunks.route_in_chunks(route_rows, X, slices)
+            return _chunks.route_in_chunks(route_rows, X, slices, n_jobs=self.n_jobs)
 
     def _stage_config(self, X):
         """The scikit-learn settings the stages predict under: validated once, here.
@@ -299,7 +299,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         """The row chunks of a large ``X`` (see :mod:`skadaptive._chunks`); None for one."""
         n_samples = num_samples(X)
         n_bytes = _chunks.row_bytes(self.n_stages_, len(self.classes_), self.n_features_in_)
-        rows = _chunks.chunk_rows(n_bytes)
+        rows = _chunks.chunk_rows(n_bytes, n_rows=n_samples, n_jobs=self.n_jobs)
         return None if n_samples <= rows else _chunks.row_slices(n_samples, rows)
 
     def _route_rows(self, X, router=None):

@@ -14,10 +14,9 @@ copy) and a copy of its features (a stage indexes the rows it computes).  The fl
 keeps small inputs in one chunk: they are computed exactly as without chunking.  A
 last chunk smaller than the floor joins the one before it.
 
-In ``fit``, the chunks of frozen stages' outputs are also made small enough for every
-joblib worker (``n_jobs``, or the workers of a Dask cluster) to get one, and the
-chunks are dispatched through :class:`joblib.Parallel`; ``predict`` routes its
-chunks one after the other in the calling process.
+The chunks are also made small enough for every joblib worker (``n_jobs``, or the
+workers of a Dask cluster) to get one, down to the floor.  In ``fit`` they are dispatched
+through :class:`joblib.Parallel`; ``predict`` routes them in ``n_jobs`` threads.
 """
 
 import numpy as np
@@ -113,8 +112,13 @@ def outputs_in_chunks(parts, X, n_rows, classes, n_jobs, verbose=0, progress=Non
     return outputs
 
 
-def route_in_chunks(route_rows, X, slices):
-    """Route the chunks of ``X`` one after the other and put the answers together.
+def route_in_chunks(route_rows, X, slices, n_jobs=None):
+    """Route the chunks of ``X`` and put the answers together.
+
+    The chunks run in ``n_jobs`` threads (scikit-learn's ``Parallel``, which carries
+    the caller's scikit-learn settings into the workers); one after the other when
+    ``n_jobs`` is None or 1.  A row's route does not depend on its chunk, so the
+    answers do not depend on ``n_jobs``.
 
     Parameters
     ----------
@@ -123,6 +127,8 @@ def route_in_chunks(route_rows, X, slices):
     X : array-like
     slices : list of slice
         Consecutive chunks covering every row of ``X``.
+    n_jobs : int, default=None
+        Threads routing chunks at once.
 
     Returns
     -------
@@ -131,8 +137,9 @@ def route_in_chunks(route_rows, X, slices):
     """
     n_rows = slices[-1].stop
     result = None
-    for rows in slices:
-        part = route_rows(safe_rows(X, rows))
+    parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
+    parts = parallel(delayed(route_rows)(safe_rows(X, rows)) for rows in slices)
+    for rows, part in zip(slices, parts):
         if result is None:
             result = Bunch(
                 **{

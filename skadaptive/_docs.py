@@ -79,9 +79,11 @@ n_jobs : int, default=None
     Workers for ``fit`` (joblib): the folds and the refits, the stages'
     outputs in row chunks (frozen stages' rows are cut so that every worker
     gets a chunk) and budget mode's selection folds.  Any joblib backend,
-    Dask's included, runs them.  The results do not depend on it.
-    ``predict`` streams large inputs in chunks too; their size follows
-    scikit-learn's ``working_memory`` (see the user guide).""",
+    Dask's included, runs them.  ``predict`` and the other routing methods
+    stream large inputs in chunks whose size follows scikit-learn's
+    ``working_memory`` (see the user guide), and route them in ``n_jobs``
+    threads once there are more than 1,024 rows per thread.  The results do
+    not depend on it.""",
     "random_state": """
 random_state : int, RandomState instance or None, default=None
     Seeds the folds, and every ``random_state`` left at None in the stages

@@ -72,3 +72,28 @@ def test_an_unfitted_estimator_still_raises_not_fitted(digits):
         tree_ladder().predict(X_test)
     with pytest.raises(NotFittedError):
         list(tree_ladder().staged_predict_proba(X_test))
+
+
+def test_predict_routes_chunks_in_n_jobs_threads_with_the_same_answers(digits, monkeypatch):
+    import threading
+
+    from skadaptive import _chunks
+
+    X, y, X_test, _ = digits
+    serial = tree_ladder().fit(X, y)
+    expected = serial.route(X_test)
+    threaded = clone(serial).set_params(n_jobs=2).fit(X, y)
+    monkeypatch.setattr(_chunks, "MIN_CHUNK_ROWS", 64)
+    threads = []
+    original = GaussianNB.predict_proba
+
+    def spy(self, X_rows):
+        threads.append(threading.get_ident())
+        return original(self, X_rows)
+
+    monkeypatch.setattr(GaussianNB, "predict_proba", spy)
+    res = threaded.route(X_test)  # 797 rows: chunks of 398 and 399, one per thread
+    assert len(threads) == 2 and threading.get_ident() not in threads
+    for key in ("proba", "stage", "path", "cost"):
+        assert_array_equal(res[key], expected[key])
+    assert_array_equal(threaded.predict(X_test), serial.predict(X_test))
