@@ -1,4 +1,5 @@
-"""fit on a Dask cluster through joblib: the same stage outputs and policies as a local fit."""
+"""fit on a Dask cluster through joblib (the same stage outputs and policies as a local fit), and
+predict on one, block by block."""
 
 import functools
 
@@ -58,3 +59,23 @@ def test_frozen_stages_outputs_in_chunks_on_a_dask_cluster(client, digits, monke
     assert rows == 250
     remote = fit_on_cluster(client, frozen, X[500:], y[500:])
     assert_same_fit(remote, local, X_test)
+
+
+def test_predict_lazily_block_by_block_on_a_dask_cluster(client, digits):
+    # A fitted estimator is an ordinary picklable scikit-learn estimator: map_blocks sends it
+    # to the workers and each block of rows is routed there, lazily, as dask-ml's
+    # ParallelPostFit does.
+    import numpy as np
+    from numpy.testing import assert_array_equal
+
+    da = pytest.importorskip("dask.array")
+    X, y, X_test, _ = digits
+    clf = tree_ladder().fit(X, y)
+    blocks = da.from_array(np.asarray(X_test), chunks=(200, X_test.shape[1]))
+    labels = blocks.map_blocks(clf.predict, drop_axis=1, dtype=clf.classes_.dtype)
+    costs = blocks.map_blocks(clf.predict_cost, drop_axis=1, dtype=float)
+    with distributed.get_task_stream(client) as tasks:
+        got_labels, got_costs = client.compute([labels, costs], sync=True)
+    assert len(tasks.data) >= 2 * blocks.numblocks[0]  # every block routed on the cluster
+    assert_array_equal(got_labels, clf.predict(X_test))
+    assert_array_equal(got_costs, clf.predict_cost(X_test))
