@@ -43,7 +43,7 @@ from ._plain_routers import ReferencePolicy
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route, route_cost
 from ._stages import iter_stage_outputs, unfrozen
-from ._validation import check_costs, is_plain_float_array, sample_weight_param
+from ._validation import check_costs, is_frame, is_plain_float_array, sample_weight_param
 
 logger = logging.getLogger("skadaptive")
 
@@ -202,7 +202,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             # plain bools, so that skops can save the fitted estimator.
             tags = get_tags(self).input_tags
             self._input_flags_ = {"sparse": bool(tags.sparse), "allow_nan": bool(tags.allow_nan)}
-        if hasattr(X, "columns") and hasattr(X, "iloc"):
+        if is_frame(X):
             return validate_data(self, X, y, reset=reset, skip_check_array=True)
         if not reset and is_plain_float_array(self, X):
             return X
@@ -280,7 +280,7 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         scikit-learn model on one row.  A data frame passes through unchecked, so
         its stages keep their checks.
         """
-        if hasattr(X, "columns") and hasattr(X, "iloc"):
+        if is_frame(X):
             return contextlib.nullcontext()
         return config_context(assume_finite=True, skip_parameter_validation=True)
 

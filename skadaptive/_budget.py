@@ -143,10 +143,6 @@ def _frontier_picks(scores, losses, costs, target, reference_loss, sample_weight
     return picks
 
 
-def _rows(a, idx):
-    return None if a is None else a[idx]
-
-
 def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
     """Held-out ``(loss, cost)`` of every candidate on one split, and the reference's loss."""
     template, target, families = setup["template"], setup["target"], setup["families"]
@@ -154,7 +150,7 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
     route_cost = np.cumsum(costs)  # answering at stage k through the chain
     nan = None  # in the keys (NaN != NaN); NaN in the returned arrays
     results = {}  # (family, cost_weight, target_scale) -> (loss, cost)
-    w_train, w_test = _rows(sample_weight, train), _rows(sample_weight, test)
+    w_train, w_test = optional_rows(sample_weight, train), optional_rows(sample_weight, test)
 
     def record(key, stage, cost=None):
         cost = route_cost[stage] if cost is None else cost

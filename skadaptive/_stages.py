@@ -392,7 +392,7 @@ def single_model_exits(fitted, classes, exits=None):
     return exit_model(fitted[0], exits)
 
 
-def iter_stage_outputs(model, X, classes, stages=None):
+def iter_stage_outputs(model, X, classes):
     """Each stage's probabilities for every row of ``X``, stage after stage, no routing.
 
     The one loop that runs stages on every row: the out-of-fold outputs of
@@ -406,8 +406,6 @@ def iter_stage_outputs(model, X, classes, stages=None):
         The rows.
     classes : ndarray of shape (n_classes,)
         The column order of the answers.
-    stages : int, default=None
-        Compute stages ``0..stages - 1`` only; None: every stage.
 
     Yields
     ------
@@ -416,7 +414,7 @@ def iter_stage_outputs(model, X, classes, stages=None):
     """
     state = model.init_exits(X)
     rows = np.arange(num_samples(X))
-    for k in range(model.n_exits_ if stages is None else stages):
+    for k in range(model.n_exits_):
         proba = np.asarray(model.predict_exit_proba(state, k, rows), dtype=float)
         yield align_proba(proba, model.classes_, classes)
 

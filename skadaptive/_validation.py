@@ -66,6 +66,11 @@ def sample_weight_param(estimator, name="policy_estimator"):
     return param
 
 
+def is_frame(X):
+    """Whether ``X`` is a data frame (pandas or alike): it reaches the stages as it is."""
+    return hasattr(X, "columns") and hasattr(X, "iloc")
+
+
 def is_plain_float_array(estimator, X):
     """Whether predict-time ``X`` needs none of ``validate_data``'s conversions.
 
