@@ -42,13 +42,23 @@ from ._fitting import (
 from ._plain_routers import ReferencePolicy
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route, route_cost
+from ._rows import safe_rows
 from ._stages import iter_stage_outputs, unfrozen
+from ._timing import (
+    MAX_TIME_ROUNDS,
+    REACH_TOLERANCE,
+    amortised_costs,
+    measure_routing_times,
+    reach_fractions,
+    reference_time,
+)
 from ._validation import check_costs, is_frame, is_plain_float_array, sample_weight_param
 
 logger = logging.getLogger("skadaptive")
 
 COMMON_CONSTRAINTS = {
     "costs": ["array-like", StrOptions({"time"}), None],
+    "serving_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     "policy_estimator": [HasMethods(["fit", "predict"]), None],
     "features": [StrOptions(set(FEATURE_KINDS)), callable],
     "loss": [StrOptions({"zero_one", "top_k"}), callable],
@@ -61,6 +71,7 @@ COMMON_CONSTRAINTS = {
 }
 
 N_TIMING_ROWS = 512
+DEFAULT_SERVING_BATCH_SIZE = 100
 
 
 class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
@@ -77,6 +88,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
 
     _topology = "chain"
     _independent_stages = False
+
+    def __setstate__(self, state):
+        # Estimators saved before serving_batch_size existed timed their stages per row.
+        if "serving_batch_size" not in state:
+            state = {**state, "serving_batch_size": DEFAULT_SERVING_BATCH_SIZE}
+        super().__setstate__(state)
 
     # -- fitting ---------------------------------------------------------------
     @fit_context
@@ -149,14 +166,49 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         check_stage_classes(result.fitted, classes)
         self._store_fitted_stages(result.fitted)
         self.classes_ = classes
-        self.costs_ = self._resolve_costs(result.measured)
-        self.normalized_costs_ = self.costs_ / self.costs_.sum()
+        self.stage_times_ = result.measured
+        self._time_batch_size = self.serving_batch_size
         self.n_stages_ = result.outputs.shape[1]
         self.oof_outputs_ = result.outputs
         uses_X = FeatureBuilder(self.features).uses_X
-        self.policy_ = self._fit_router(result.outputs, y, X if uses_X else None, sample_weight)
+        X_policy = X if uses_X else None
+        if self.stage_times_ is None:
+            self._set_costs(self._resolve_costs())
+            self.policy_ = self._fit_router(result.outputs, y, X_policy, sample_weight)
+        else:
+            self.policy_ = self._fit_time_aware(result.outputs, y, X_policy, sample_weight)
         self._device_rule_ = self._device_rule(self.policy_)  # compiled once, not per predict
+        if self.stage_times_ is not None:
+            self.routing_times_ = measure_routing_times(self, safe_rows(X, timing_rows))
         return self
+
+    def _set_costs(self, costs):
+        self.costs_ = costs
+        self.normalized_costs_ = costs / costs.sum()
+
+    def _fit_time_aware(self, outputs, y, X_policy, sample_weight):
+        """The router at the fixed point of the amortised stage times (see ``_timing``).
+
+        The costs first assume that every row reaches every stage; each round
+        refits the router with the costs amortised over the rows that the previous
+        router sent to each stage, until those fractions settle.
+        """
+        reach = np.ones(self.n_stages_)
+        for round_ in range(MAX_TIME_ROUNDS):
+            self._set_costs(amortised_costs(self.stage_times_, reach, self._time_batch_size))
+            router = self._fit_router(outputs, y, X_policy, sample_weight)
+            new_reach = reach_fractions(router.decision_path(outputs, X_policy), sample_weight)
+            if self.verbose:
+                logger.info(
+                    "Time-aware costs, round %d: costs %s, rows reaching each stage %s.",
+                    round_ + 1,
+                    self.costs_.tolist(),
+                    new_reach.round(3).tolist(),
+                )
+            if np.max(np.abs(new_reach - reach)) <= REACH_TOLERANCE:
+                break
+            reach = new_reach
+        return router
 
     def _device_rule(self, router):
         """The router's linear exit rule, when the stage model routes on its own device."""
@@ -223,13 +275,12 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
             cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=self.random_state)
         return check_cv(cv, y, classifier=True)
 
-    def _resolve_costs(self, measured):
+    def _resolve_costs(self):
+        """The costs given, or the model's ``exit_costs_`` (when they were not measured)."""
         model = self.stage_model_
         if self.costs is not None and not isinstance(self.costs, str):
             return check_costs(self.costs, model.n_exits_)
-        if self.costs is None and getattr(model, "exit_costs_", None) is not None:
-            return check_costs(model.exit_costs_, model.n_exits_, name="exit_costs_")
-        return measured
+        return check_costs(model.exit_costs_, model.n_exits_, name="exit_costs_")
 
     # -- the reference ---------------------------------------------------------
     def _reference_entry(self):
@@ -237,7 +288,14 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
         return self.n_stages_ - 1 if self._independent_stages else 0
 
     def _reference_cost(self):
-        """Per-row cost of the non-adaptive reference, in the units of ``costs_``."""
+        """Per-row cost of the non-adaptive reference, in the units of ``costs_``.
+
+        With measured stage times: its seconds per row at the serving batch size,
+        every row running its stages (so that their calls are shared by the batch).
+        """
+        if getattr(self, "stage_times_", None) is not None:
+            batch = getattr(self, "_time_batch_size", 1)
+            return reference_time(self.stage_times_, self._reference_entry(), batch)
         return float(self.costs_[self._reference_entry() :].sum())
 
     def _reference_router(self):

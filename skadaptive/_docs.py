@@ -36,14 +36,25 @@ exits : sequence of int or float, default=None
     "costs_ladder": """
 costs : array-like of shape (n_estimators,), "time" or None, default=None
     The cost of running each model, in any unit (FLOPs, ms).  ``None`` or
-    ``"time"`` measures each model's per-row ``predict_proba`` time during fit
-    (then fits are not bit-for-bit reproducible; pass costs for that).""",
+    ``"time"`` measures each model's wall clock during fit, per call and per
+    row, and the policies minimise the expected time per row when ``predict``
+    is called on ``serving_batch_size`` rows (then fits are not bit-for-bit
+    reproducible; pass costs for that).""",
     "costs_exits": """
 costs : array-like of shape (n_exits,), "time" or None, default=None
     Incremental cost of each exit, in any unit.  ``None``: the number of trees
     each exit adds (tree ensembles), the model's ``exit_costs_`` (protocol
-    models that have it), else measured time.  ``"time"``: measured per-row
-    wall-clock time of each stage.""",
+    models that have it), else measured time.  ``"time"``: each stage's wall
+    clock, measured during fit per call and per row; the policies then
+    minimise the expected time per row when ``predict`` is called on
+    ``serving_batch_size`` rows (fits are not bit-for-bit reproducible).""",
+    "serving_batch_size": """
+serving_batch_size : int, default=100
+    The rows of a ``predict`` call in service, for measured costs
+    (``costs="time"``): a stage's time per call is shared by the rows of the
+    batch that reach it, so ``costs_`` (seconds per row reaching each stage)
+    depend on it and on the policies, which are learned at the fixed point
+    (see the user guide).  Ignored when the costs are given.""",
     "cost_weight": """
 cost_weight : float, default=0.1
     Lambda.  Costs are normalised so that the full system (every stage) costs
@@ -155,7 +166,18 @@ classes_ : ndarray of shape (n_classes,)
     The class labels.""",
     "costs_": """
 costs_ : ndarray of shape (n_stages,)
-    Cost of each stage in the user's units (or measured seconds per row).""",
+    Cost of each stage in the user's units.  Measured: the seconds per row
+    of reaching the stage at ``serving_batch_size``, its per-call time shared
+    by the rows the fitted policies send to it.""",
+    "stage_times_": """
+stage_times_ : ndarray of shape (n_stages, 2) or None
+    Measured costs only (else None): each stage's seconds per call (column 0)
+    and per row (column 1), under the threads ``fit`` ran with.""",
+    "routing_times_": """
+routing_times_ : ndarray of shape (2,)
+    Measured costs only: the seconds per call and per row that ``predict``
+    spends outside the stages (entry check, policies, bookkeeping); see
+    :func:`skadaptive.metrics.predicted_wall_clock`.""",
     "normalized_costs_": """
 normalized_costs_ : ndarray of shape (n_stages,)
     ``costs_ / costs_.sum()``: the full system costs 1.""",

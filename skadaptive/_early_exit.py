@@ -23,7 +23,8 @@ from ._stages import (
 _COMMON_AFTER = ["policy_estimator", "features", "loss", "top_k", "cv", "n_jobs"]
 _COMMON_AFTER += ["random_state", "verbose", "memory"]
 _ATTRIBUTES = ["estimator_", "exits_", "stage_model_", "classes_", "costs_", "normalized_costs_"]
-_ATTRIBUTES_AFTER = ["oof_outputs_", "n_stages_", "n_features_in_", "feature_names_in_"]
+_ATTRIBUTES_AFTER = ["stage_times_", "routing_times_", "oof_outputs_", "n_stages_"]
+_ATTRIBUTES_AFTER += ["n_features_in_", "feature_names_in_"]
 _CONSTRAINTS = {"estimator": [HasMethods(["fit"])], "exits": ["array-like", None]}
 
 
@@ -63,6 +64,7 @@ class EarlyExitClassifier(FixedCostWeightMixin, _EarlyExitBase):
         *,
         exits=None,
         costs=None,
+        serving_batch_size=100,
         cost_weight=0.1,
         policy_estimator=None,
         features="summary",
@@ -77,6 +79,7 @@ class EarlyExitClassifier(FixedCostWeightMixin, _EarlyExitBase):
         self.estimator = estimator
         self.exits = exits
         self.costs = costs
+        self.serving_batch_size = serving_batch_size
         self.cost_weight = cost_weight
         self.policy_estimator = policy_estimator
         self.features = features
@@ -131,7 +134,7 @@ EarlyExitClassifier.__doc__ = docstring(
     >>> round(float(clf.predict_cost(X[1200:]).mean()), 1)   # the full model costs 40 trees
     9.9
     """,
-    ["estimator", "exits", "costs_exits", "cost_weight", *_COMMON_AFTER],
+    ["estimator", "exits", "costs_exits", "serving_batch_size", "cost_weight", *_COMMON_AFTER],
     [*_ATTRIBUTES, "policy_learned", *_ATTRIBUTES_AFTER],
 )
 
@@ -155,6 +158,7 @@ class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
         selection_cv=5,
         exits=None,
         costs=None,
+        serving_batch_size=100,
         policy_estimator=None,
         features="summary",
         loss="zero_one",
@@ -174,6 +178,7 @@ class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
         self.selection_cv = selection_cv
         self.exits = exits
         self.costs = costs
+        self.serving_batch_size = serving_batch_size
         self.policy_estimator = policy_estimator
         self.features = features
         self.loss = loss
@@ -235,6 +240,7 @@ EarlyExitClassifierCV.__doc__ = docstring(
         "selection_cv",
         "exits",
         "costs_exits",
+        "serving_batch_size",
         *_COMMON_AFTER,
     ],
     [

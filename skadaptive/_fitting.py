@@ -21,7 +21,8 @@ from sklearn.utils.validation import check_is_fitted, check_memory, has_fit_para
 from . import _chunks
 from ._compat import num_samples
 from ._rows import safe_rows
-from ._stages import measure_costs, stage_outputs, unfrozen
+from ._stages import stage_outputs, unfrozen
+from ._timing import measure_stage_times
 
 logger = logging.getLogger("skadaptive")
 
@@ -164,8 +165,9 @@ class StagePass:
         result : Bunch
             ``outputs`` (the out-of-fold stage outputs: cross-fitting, or the frozen
             stages on every row), ``fitted`` (the stages fitted on every row),
-            ``model`` (their multi-exit view) and ``measured`` (per-row stage times,
-            or None when the cost mode does not ask for them).
+            ``model`` (their multi-exit view) and ``measured`` (each stage's
+            seconds per call and per row, shape (n_stages, 2), or None when the
+            cost mode does not ask for them).
         """
         if memory is None:
             return _stage_pass(self, templates, X, y, sample_weight)
@@ -250,13 +252,9 @@ def _stage_pass(settings, templates, X, y, sample_weight):
     if s.cost_mode == "time" or (
         s.cost_mode == "auto" and getattr(model, "exit_costs_", None) is None
     ):
-        X_timing = safe_rows(X, s.timing_rows)
-        if hasattr(model, "measure_exit_costs"):  # the model knows how to time its device
-            measured = np.maximum(np.asarray(model.measure_exit_costs(X_timing), float), 1e-12)
-        else:
-            measured = measure_costs(model, X_timing)
+        measured = measure_stage_times(model, safe_rows(X, s.timing_rows))
         if s.verbose:
-            logger.info("Measured per-row stage costs (seconds): %s", measured)
+            logger.info("Measured stage times (seconds per call, per row): %s", measured.tolist())
     return Bunch(outputs=outputs, fitted=fitted, model=model, measured=measured)
 
 

@@ -17,7 +17,8 @@ from ._stages import ModelLadder, unfrozen
 _COMMON_AFTER = ["policy_estimator", "features", "loss", "top_k", "cv", "n_jobs"]
 _COMMON_AFTER += ["random_state", "verbose", "memory"]
 _ATTRIBUTES = ["estimators_", "named_estimators_", "stage_model_", "classes_", "costs_"]
-_ATTRIBUTES_AFTER = ["oof_outputs_", "n_stages_", "n_features_in_", "feature_names_in_"]
+_ATTRIBUTES_AFTER = ["stage_times_", "routing_times_", "oof_outputs_", "n_stages_"]
+_ATTRIBUTES_AFTER += ["n_features_in_", "feature_names_in_"]
 
 
 class _NetworkSelectionBase(BaseAdaptiveClassifier, _BaseComposition):
@@ -105,6 +106,7 @@ class NetworkSelectionClassifier(FixedCostWeightMixin, _NetworkSelectionBase):
         estimators,
         *,
         costs=None,
+        serving_batch_size=100,
         cost_weight=0.1,
         topology="jump",
         policy_estimator=None,
@@ -119,6 +121,7 @@ class NetworkSelectionClassifier(FixedCostWeightMixin, _NetworkSelectionBase):
     ):
         self.estimators = estimators
         self.costs = costs
+        self.serving_batch_size = serving_batch_size
         self.cost_weight = cost_weight
         self.topology = topology
         self.policy_estimator = policy_estimator
@@ -173,7 +176,7 @@ NetworkSelectionClassifier.__doc__ = docstring(
     >>> round(float(clf.predict_cost(X[1200:]).mean()), 2)   # the forest alone costs 20
     2.44
     """,
-    ["estimators", "costs_ladder", "cost_weight", "topology", *_COMMON_AFTER],
+    ["estimators", "costs_ladder", "serving_batch_size", "cost_weight", "topology", *_COMMON_AFTER],
     [*_ATTRIBUTES, "normalized_costs_", "policy_learned", *_ATTRIBUTES_AFTER],
 )
 
@@ -197,6 +200,7 @@ class NetworkSelectionClassifierCV(BudgetMixin, _NetworkSelectionBase):
         cost_weights=None,
         selection_cv=5,
         costs=None,
+        serving_batch_size=100,
         topology="jump",
         policy_estimator=None,
         features="summary",
@@ -216,6 +220,7 @@ class NetworkSelectionClassifierCV(BudgetMixin, _NetworkSelectionBase):
         self.cost_weights = cost_weights
         self.selection_cv = selection_cv
         self.costs = costs
+        self.serving_batch_size = serving_batch_size
         self.topology = topology
         self.policy_estimator = policy_estimator
         self.features = features
@@ -278,6 +283,7 @@ NetworkSelectionClassifierCV.__doc__ = docstring(
         "cost_weights",
         "selection_cv",
         "costs_ladder",
+        "serving_batch_size",
         "topology",
         *_COMMON_AFTER,
     ],

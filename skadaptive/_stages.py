@@ -20,7 +20,6 @@ models is itself one such object, whose stages are independent models.
 """
 
 import numbers
-import time
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
@@ -422,24 +421,6 @@ def iter_stage_outputs(model, X, classes):
 def stage_outputs(model, X, classes):
     """Every stage's probabilities for every row, shape (n_samples, n_stages, n_classes)."""
     return np.stack(list(iter_stage_outputs(model, X, classes)), axis=1)
-
-
-def measure_costs(model, X, repeats=7):
-    """Median wall-clock seconds per row of each stage, computed incrementally.
-
-    One untimed pass first warms caches, lazy imports and thread pools up.
-    """
-    rows = np.arange(num_samples(X))
-    times = np.zeros((repeats + 1, model.n_exits_))
-    for r in range(repeats + 1):
-        t0 = time.perf_counter()
-        state = model.init_exits(X)
-        for k in range(model.n_exits_):
-            model.predict_exit_proba(state, k, rows)
-            t1 = time.perf_counter()
-            times[r, k] = t1 - t0
-            t0 = t1
-    return np.maximum(np.median(times[1:], axis=0) / len(rows), 1e-12)
 
 
 for _cls in (ModelLadder, TreeEnsembleExits):

@@ -4,7 +4,8 @@ Accuracy alone cannot choose ``cost_weight``: it usually favours running the mos
 expensive model on every row.  These scorers put the cost in (each accepts the estimator
 itself or a Pipeline that ends with it):
 
-- :func:`average_cost` and :func:`speedup` report what ``predict`` costs;
+- :func:`average_cost` and :func:`speedup` report what ``predict`` costs, and
+  :func:`predicted_wall_clock` what it takes in seconds (measured costs);
 - :func:`make_objective_scorer` scores ``-(error + lambda * normalised cost)``
   at a lambda *you* fix, so that a grid search over ``cost_weight`` compares
   every candidate on the same objective;
@@ -26,6 +27,7 @@ from ._scorers import (
     speedup,
     speedup_scorer,
 )
+from ._timing import predicted_wall_clock
 
 __all__ = [
     "average_cost",
@@ -36,6 +38,7 @@ __all__ = [
     "reference_accuracy_scorer",
     "make_objective_scorer",
     "neg_average_cost_scorer",
+    "predicted_wall_clock",
     "reference_cost",
     "speedup",
     "speedup_scorer",

@@ -462,4 +462,5 @@ def test_verbose_logs_progress(digits, caplog):
         ladder(costs=None, verbose=1).fit(X, y)
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "Cross-fitting 3 stage estimators on 3 folds" in messages
-    assert "Measured per-row stage costs" in messages
+    assert "Measured stage times (seconds per call, per row)" in messages
+    assert "Time-aware costs, round 1" in messages

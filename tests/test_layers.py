@@ -19,7 +19,7 @@ LAYERS = [
     ["_reduction", "_compat", "_choice", "_features", "_losses", "_validation", "_saving", "_docs"],
     ["_rows"],
     ["_routing"],  # the engine
-    ["_routers", "_stages", "_thresholds"],
+    ["_routers", "_stages", "_thresholds", "_timing"],
     ["_policy", "_plain_routers", "_chunks"],
     ["_fitting"],
     ["_budget", "_scorers"],

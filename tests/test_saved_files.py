@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -65,6 +66,9 @@ def test_a_file_saved_by_version_0_1_loads_and_answers_as_it_did():
         assert_array_equal(model.apply(X), expected[name]["apply"])
         assert_allclose(model.predict_proba(X), expected[name]["predict_proba"], atol=1e-12)
         assert len(set(model.apply(X))) > 1  # the routes are not all the same
+        # parameters added since take their defaults (get_params, repr and clone work)
+        assert model.get_params()["serving_batch_size"] == 100
+        assert "serving_batch_size" not in repr(clone(model))  # at its default
     # Renamed attributes come back under their new names.
     hybrid = models["network_selection_cv_hybrid"]
     assert hybrid.target_scale_ is not None and not hasattr(hybrid, "level_")

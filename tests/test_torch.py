@@ -295,7 +295,9 @@ def test_measured_exit_costs(digits_float32, monkeypatch):
     assert seconds.shape == (3,) and np.all(seconds > 0)
     calls = spy(monkeypatch, MultiExitNetwork, "measure_exit_costs")
     clf = EarlyExitClassifier(net, cv=3).fit(with_ids(X[800:1400]), y[800:1400])
-    assert len(calls) == 1 and len(calls[0][0]) == 512  # timed on a sample of the fit rows
+    # timed on one row and on a sample of the fit rows: seconds per call and per row
+    assert [len(args[0]) for args in calls] == [1, 512]
+    assert clf.stage_times_.shape == (3, 2) and np.all(clf.stage_times_[:, 1] > 0)
     assert clf.costs_.shape == (3,) and np.all(clf.costs_ > 0)
 
 
