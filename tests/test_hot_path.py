@@ -10,12 +10,17 @@ import numpy as np
 import pytest
 import sklearn
 from _helpers import tree_ladder
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.naive_bayes import GaussianNB
 
-from skadaptive import NetworkSelectionClassifier
+from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
 from skadaptive._base import BaseAdaptiveClassifier
 
 
@@ -97,3 +102,38 @@ def test_predict_routes_chunks_in_n_jobs_threads_with_the_same_answers(digits, m
     for key in ("proba", "stage", "path", "cost"):
         assert_array_equal(res[key], expected[key])
     assert_array_equal(threaded.predict(X_test), serial.predict(X_test))
+
+
+@pytest.mark.parametrize(
+    "model, check",
+    [
+        (HistGradientBoostingClassifier(max_iter=10, random_state=0), "_preprocess_X"),
+        (RandomForestClassifier(n_estimators=5, random_state=0), "_validate_X_predict"),
+        (GradientBoostingClassifier(n_estimators=5, random_state=0), None),
+    ],
+    ids=["hgb", "forest", "gb"],
+)
+def test_tree_exits_skip_the_models_own_check_of_rows_checked_here(digits, model, check):
+    """Under predict, a float array checked at the entry is not checked again by the model;
+    the answers are the model's own, and direct calls keep the model's check."""
+    X, y, X_test, _ = digits
+    clf = EarlyExitClassifier(model, exits=[0.4, 1.0], cost_weight=0.05, cv=3, random_state=0)
+    clf.fit(X, y)
+    fitted = clf.estimator_
+    calls = []
+    if check is not None:
+        original = getattr(fitted, check)
+        fitted.__dict__[check] = lambda *a, **k: calls.append(1) or original(*a, **k)
+    res = clf.route(X_test)
+    assert calls == []  # the entry's check was the only one
+    last = res.stage == 1
+    assert last.any()
+    assert_allclose(res.proba[last], fitted.predict_proba(X_test[last]), rtol=1e-12)
+    # a direct call (no assume_finite from the estimator) checks as the model does
+    exits = clf.stage_model_
+    calls.clear()
+    if check is not None:
+        exits.init_exits(X_test[:3])
+        assert calls == [1]
+    with pytest.raises(ValueError, match="features"):
+        exits.init_exits(X_test[:3, :10])
