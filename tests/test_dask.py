@@ -79,3 +79,29 @@ def test_predict_lazily_block_by_block_on_a_dask_cluster(client, digits):
     assert len(tasks.data) >= 2 * blocks.numblocks[0]  # every block routed on the cluster
     assert_array_equal(got_labels, clf.predict(X_test))
     assert_array_equal(got_costs, clf.predict_cost(X_test))
+
+
+def test_predict_a_dask_data_frame_partition_by_partition_on_a_dask_cluster(client, digits):
+    # A data frame keeps its column names through map_partitions: a model fitted on named
+    # columns routes each partition, lazily, on the workers.
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    pytest.importorskip("pyarrow")
+    from numpy.testing import assert_array_equal
+
+    X, y, X_test, _ = digits
+    columns = [f"px{i}" for i in range(X.shape[1])]
+    clf = tree_ladder().fit(pd.DataFrame(X, columns=columns), y)
+    frame = pd.DataFrame(X_test, columns=columns)
+    parts = dd.from_pandas(frame, npartitions=4)
+    labels = parts.map_partitions(
+        lambda part: pd.Series(clf.predict(part), index=part.index), meta=(None, "int64")
+    )
+    costs = parts.map_partitions(
+        lambda part: pd.Series(clf.predict_cost(part), index=part.index), meta=(None, "float64")
+    )
+    with distributed.get_task_stream(client) as tasks:
+        got_labels, got_costs = client.compute([labels, costs], sync=True)
+    assert len(tasks.data) >= 2 * parts.npartitions  # every partition routed on the cluster
+    assert_array_equal(got_labels.to_numpy(), clf.predict(frame))
+    assert_array_equal(got_costs.to_numpy(), clf.predict_cost(frame))
