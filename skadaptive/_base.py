@@ -356,6 +356,8 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
     def _predict_chunks(self, X):
         """The row chunks of a large ``X`` (see :mod:`skadaptive._chunks`); None for one."""
         n_samples = num_samples(X)
+        if n_samples <= _chunks.MIN_CHUNK_ROWS:  # one chunk, whatever the settings
+            return None
         n_bytes = _chunks.row_bytes(self.n_stages_, len(self.classes_), self.n_features_in_)
         rows = _chunks.chunk_rows(n_bytes, n_rows=n_samples, n_jobs=self.n_jobs)
         return None if n_samples <= rows else _chunks.row_slices(n_samples, rows)

@@ -45,9 +45,11 @@ def summary_block(proba):
     """
     proba = np.asarray(proba, dtype=float)
     n_top = min(N_TOP, proba.shape[1])
-    top = -np.sort(-proba, axis=1)[:, :n_top]
-    margin = top[:, :1] - top[:, 1:2] if n_top > 1 else top[:, :1]
-    return np.hstack([top, margin, entropy(proba)[:, None]])
+    block = np.empty((proba.shape[0], n_top + 2))
+    block[:, :n_top] = np.sort(proba, axis=1)[:, : -n_top - 1 : -1]  # largest first
+    block[:, n_top] = block[:, 0] - block[:, 1] if n_top > 1 else block[:, 0]
+    block[:, n_top + 1] = entropy(proba)
+    return block
 
 
 class FeatureBuilder:

@@ -58,14 +58,14 @@ def route(stage_fn, n_samples, router, X=None, costs=None):
     path = np.zeros((n_samples, n_stages), dtype=bool)
     stage = np.full(n_samples, n_stages - 1, dtype=np.intp)
     proba = None
-    blocks = [None] * n_stages
+    kept = []  # the blocks of the stages computed so far, for the active rows only
     active = np.arange(n_samples)
     jumped = []
     for k in range(entry, n_stages):
         last = k == n_stages - 1
-        rows = np.concatenate([active, *jumped]) if last else active
+        rows = active
         if last and jumped:
-            rows = np.sort(rows)
+            rows = np.sort(np.concatenate([active, *jumped]))
         if len(rows) == 0:
             continue
         p = np.asarray(stage_fn(k, rows))
@@ -75,17 +75,20 @@ def route(stage_fn, n_samples, router, X=None, costs=None):
         if last:
             proba[rows] = p
             break
-        block = router.stage_block(p)
-        if blocks[k] is None:
-            blocks[k] = np.zeros((n_samples,) + block.shape[1:], dtype=block.dtype)
-        blocks[k][rows] = block
-        kept = [b[rows] for b in blocks[entry : k + 1]]
-        actions = np.asarray(router.decide(k, kept, optional_rows(X, rows)))
+        kept.append(router.stage_block(p))
+        X_rows = None if X is None else optional_rows(X, rows)
+        actions = np.asarray(router.decide(k, kept, X_rows))
         stop = actions == EXIT
-        proba[rows[stop]] = p[stop]
-        stage[rows[stop]] = k
-        jumped.append(rows[actions == JUMP])
-        active = rows[actions == NEXT]
+        if stop.any():
+            proba[rows[stop]] = p[stop]
+            stage[rows[stop]] = k
+        go_on = actions == NEXT
+        if not go_on.all():
+            jump = actions == JUMP
+            if jump.any():
+                jumped.append(rows[jump])
+            active = rows[go_on]
+            kept = [block[go_on] for block in kept]
     result = Bunch(proba=proba, stage=stage, path=path)
     if costs is not None:
         result.cost = route_cost(path, costs)
