@@ -191,11 +191,13 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
 
         The costs first assume that every row reaches every stage; each round
         refits the router with the costs amortised over the rows that the previous
-        router sent to each stage, until those fractions settle.
+        router sent to each stage, until those fractions settle.  ``costs_`` are
+        then amortised over the final router's fractions.
         """
+        times, batch = self.stage_times_, self._time_batch_size
         reach = np.ones(self.n_stages_)
         for round_ in range(MAX_TIME_ROUNDS):
-            self._set_costs(amortised_costs(self.stage_times_, reach, self._time_batch_size))
+            self._set_costs(amortised_costs(times, reach, batch))
             router = self._fit_router(outputs, y, X_policy, sample_weight)
             new_reach = reach_fractions(router.decision_path(outputs, X_policy), sample_weight)
             if self.verbose:
@@ -205,9 +207,20 @@ class BaseAdaptiveClassifier(ClassifierMixin, BaseEstimator):
                     self.costs_.tolist(),
                     new_reach.round(3).tolist(),
                 )
-            if np.max(np.abs(new_reach - reach)) <= REACH_TOLERANCE:
-                break
+            settled = np.max(np.abs(new_reach - reach)) <= REACH_TOLERANCE
             reach = new_reach
+            if settled:
+                break
+        else:
+            logger.warning(
+                "Time-aware costs did not settle in %d fits (rows reaching each stage %s): "
+                "the router of the last fit is kept.",
+                MAX_TIME_ROUNDS,
+                reach.round(3).tolist(),
+            )
+        # costs_ are those of the routes the router takes, so that predict_cost is the
+        # expected time per row even where the last fit moved the fractions
+        self._set_costs(amortised_costs(times, reach, batch))
         return router
 
     def _device_rule(self, router):

@@ -168,7 +168,7 @@ classes_ : ndarray of shape (n_classes,)
 costs_ : ndarray of shape (n_stages,)
     Cost of each stage in the user's units.  Measured: the seconds per row
     of reaching the stage at ``serving_batch_size``, its per-call time shared
-    by the rows the fitted policies send to it.""",
+    by the rows the fitted router sends to it (on the training rows).""",
     "stage_times_": """
 stage_times_ : ndarray of shape (n_stages, 2) or None
     Measured costs only (else None): each stage's seconds per call (column 0)

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+import skadaptive._base
 import skadaptive._fitting
 from skadaptive import EarlyExitClassifier, EarlyExitClassifierCV, NetworkSelectionClassifier
 from skadaptive._timing import (
@@ -143,14 +144,41 @@ def test_policies_learn_at_the_fixed_point(digits, monkeypatch):
         path = clf.policy_.decision_path(clf.oof_outputs_)
         reach[batch], costs[batch] = path.mean(axis=0), clf.costs_
         assert reference_cost(clf) == pytest.approx(reference_time(times, 0, batch))
-        # the costs the policies learned with are those of a fraction near the one they send
-        near = [amortised_costs(times, reach[batch] + d, batch) for d in (-0.02, 0.02)]
-        assert np.all(costs[batch] >= np.minimum(*near) - 1e-12)
-        assert np.all(costs[batch] <= np.maximum(*near) + 1e-12)
+        # costs_ are amortised over the rows the fitted policies send to each stage, and
+        # the policies learned with costs of fractions within the tolerance of those
+        assert_allclose(costs[batch], amortised_costs(times, reach[batch], batch))
+        near = [
+            amortised_costs(times, np.clip(reach[batch] + d, 0, 1), batch) for d in (-0.011, 0.011)
+        ]
+        learned = clf.policy_.costs_
+        assert np.all(learned >= np.minimum(*near) - 1e-12)
+        assert np.all(learned <= np.maximum(*near) + 1e-12)
     # the rarer the calls are shared, the dearer the heavy last stage, the fewer rows reach it
     assert costs[1][2] > costs[100][2] > costs[10_000][2]
     assert reach[1][2] <= reach[100][2] <= reach[10_000][2]
     assert reach[1][2] < reach[10_000][2]
+
+
+def expected_time_per_row(times, reach, batch):
+    """sum_k a_k (1 - (1 - p_k)^B) / B + b_k p_k: the mean time per row of a batch."""
+    per_call, per_row = times.T
+    return float(np.sum(per_call * (1 - (1 - reach) ** batch) / batch + per_row * reach))
+
+
+@pytest.mark.parametrize("target", [{"max_relative_cost": 0.5}, {"max_accuracy_loss": 0.0}])
+def test_the_mean_cost_of_the_chosen_router_is_its_expected_time(digits, monkeypatch, target):
+    """Whatever budget mode chooses (the reference included), the mean predict_cost on the
+    training rows is the expected time per row of its routes: the cost model's speed-up of
+    the reference is 1."""
+    X, y, _, _ = digits
+    fixed_times(monkeypatch, TIMES)
+    clf = EarlyExitClassifierCV(SlowExits((0, 0, 0), (0, 0, 0)), costs="time", cv=3, **target)
+    clf.set_params(random_state=0).fit(X, y)
+    res = clf.policy_.route(clf.oof_outputs_)
+    reach = res.path.mean(axis=0)
+    mean_cost = float(np.mean(res.path @ clf.costs_))
+    assert mean_cost == pytest.approx(expected_time_per_row(TIMES, reach, 100))
+    assert reference_cost(clf) == pytest.approx(expected_time_per_row(TIMES, np.ones(3), 100))
 
 
 def test_budget_mode_measures_against_the_reference_time(digits, monkeypatch):
@@ -214,3 +242,18 @@ def test_serving_batch_size_is_validated(digits):
     X, y, _, _ = digits
     with pytest.raises(ValueError, match="serving_batch_size"):
         EarlyExitClassifier(SlowExits(), costs="time", serving_batch_size=0).fit(X, y)
+
+
+def test_a_fixed_point_not_reached_is_logged_and_costs_follow_the_routes(
+    digits, monkeypatch, caplog
+):
+    X, y, _, _ = digits
+    fixed_times(monkeypatch, TIMES)
+    monkeypatch.setattr(skadaptive._base, "MAX_TIME_ROUNDS", 1)
+    clf = EarlyExitClassifier(SlowExits((0, 0, 0), (0, 0, 0)), costs="time", cv=3)
+    with caplog.at_level("WARNING", logger="skadaptive"):
+        clf.set_params(cost_weight=0.2, random_state=0).fit(X, y)
+    assert "Time-aware costs did not settle in 1 fits" in caplog.text
+    reach = clf.policy_.decision_path(clf.oof_outputs_).mean(axis=0)
+    assert reach[2] < 0.99  # the one fit, learned as if every row ran every stage, exits some
+    assert_allclose(clf.costs_, amortised_costs(TIMES, reach, 100))
