@@ -11,6 +11,10 @@ Needs PyTorch (``pip install "skadaptive[torch]"``); ``import skadaptive`` does 
   activations stay on the device and later blocks run only on the rows still
   active.
 - :func:`train_exit_heads`: exit heads for a frozen, pretrained backbone.
+- :func:`export_adaptive` and :func:`save_adaptive`: a fitted
+  :class:`~skadaptive.EarlyExitClassifier` over a :class:`MultiExitNetwork` as one
+  plain ``torch.nn.Module`` (blocks, heads and exit policies), and saved with
+  ``torch.export`` for serving without skadaptive or scikit-learn.
 """
 
 try:
@@ -22,7 +26,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from ._classifier import TorchClassifier
+from ._export import export_adaptive, save_adaptive
 from ._heads import train_exit_heads
 from ._multi_exit import MultiExitNetwork
 
-__all__ = ["MultiExitNetwork", "TorchClassifier", "train_exit_heads"]
+__all__ = [
+    "MultiExitNetwork",
+    "TorchClassifier",
+    "export_adaptive",
+    "save_adaptive",
+    "train_exit_heads",
+]

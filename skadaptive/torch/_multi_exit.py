@@ -221,8 +221,11 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         features).  The policy features, a running policy score per remaining exit
         and the decisions are computed on the device, in float64 from the float32
         probabilities, as the host would; the rows that stop are dropped from the
-        activations, scores and row ids with one index select per exit.  Only the
-        answers (probabilities and exit index per row) are copied to the host, once.
+        activations, scores and row ids with one index select per exit.  The answers
+        (probabilities and exit index per row) are gathered on the device and copied
+        to the host once, at the end; inside the exit loop the only host
+        synchronisation is the number of rows that go on (``torch.nonzero``), which
+        the compaction needs.
 
         Parameters
         ----------
@@ -246,27 +249,23 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self._eval_modules()
         device = self._device()
         n_samples, n_exits = len(X), self.n_exits_
-        weights = [torch.as_tensor(w, dtype=torch.float64, device=device) for w in rule.weights]
-        intercept = torch.as_tensor(rule.intercept, dtype=torch.float64, device=device)
+        weights, intercept = rule_tensors(rule, device)
         out_proba = torch.zeros((n_samples, len(self.classes_)), device=device)
-        out_stage = torch.full((n_samples,), n_exits - 1, dtype=torch.long, device=device)
+        out_stage = torch.zeros((n_samples,), dtype=torch.long, device=device)
         ids = torch.arange(n_samples, device=device)  # input row of each active row
         h, scores = X, None
         for k in range(n_exits):
             h, proba = self._run_stage(k, h, device)
+            # Every active row gets exit k's answer; the rows that go on overwrite it
+            # later, so that the rows that stop need no index of their own.
+            out_proba.index_copy_(0, ids, proba)
+            out_stage.index_fill_(0, ids, k)
             if k == n_exits - 1:
-                out_proba.index_copy_(0, ids, proba)
                 break
-            block = proba.double()
-            if rule.features == "summary":
-                block = _summary_block(block)
-            part = block @ weights[k]
-            scores = part if scores is None else scores + part
+            scores = add_policy_scores(scores, proba, rule.features, weights[k])
             go = scores[:, k] + intercept[k] > 0
-            stop = torch.nonzero(torch.logical_not(go)).squeeze(1)
-            stop_ids = ids.index_select(0, stop)
-            out_proba.index_copy_(0, stop_ids, proba.index_select(0, stop))
-            out_stage.index_fill_(0, stop_ids, k)
+            # The one host synchronisation per exit: the number of rows that go on,
+            # which the index select (the compaction) needs.
             keep = torch.nonzero(go).squeeze(1)
             if len(keep) == 0:
                 break
@@ -364,6 +363,31 @@ def _summary_block(proba):
     margin = top[:, :1] - top[:, 1:2] if n_top > 1 else top[:, :1]
     entropy = -(proba * torch.log(torch.clamp(proba, min=EPS))).sum(dim=1, keepdim=True)
     return torch.cat([top, margin, entropy], dim=1)
+
+
+def add_policy_scores(scores, proba, features, weights):
+    """The running policy scores after one more exit, in float64 on the device.
+
+    ``proba``: the exit's probabilities for the active rows; ``weights``: the rule's
+    ``(block_width, n_exits - 1)`` matrix of that exit; ``scores``: the scores so
+    far (None at exit 0).  Shared by ``route_linear`` and the exported module, so
+    that both decide alike.
+    """
+    block = proba.double()
+    if features == "summary":
+        block = _summary_block(block)
+    part = block @ weights
+    return part if scores is None else scores + part
+
+
+def rule_tensors(rule, device):
+    """A linear exit rule's weights (one stacked tensor) and intercepts, float64 on ``device``.
+
+    One copy to the device for all the weights, made before the exit loop.
+    """
+    weights = torch.as_tensor(np.stack(rule.weights), dtype=torch.float64, device=device)
+    intercept = torch.as_tensor(rule.intercept, dtype=torch.float64, device=device)
+    return weights, intercept
 
 
 MultiExitNetwork.__module__ = "skadaptive.torch"  # where saved files find it
