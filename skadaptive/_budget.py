@@ -38,6 +38,7 @@ from ._losses import stage_losses
 from ._plain_routers import HybridPolicy, ThresholdPolicy
 from ._rows import optional_rows
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
+from ._timing import expected_time, reach_fractions
 
 logger = logging.getLogger("skadaptive")
 
@@ -152,10 +153,18 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
     results = {}  # (family, cost_weight, target_scale) -> (loss, cost)
     w_train, w_test = optional_rows(sample_weight, train), optional_rows(sample_weight, test)
 
-    def record(key, stage, cost=None):
-        cost = route_cost[stage] if cost is None else cost
+    timing = setup.get("timing")  # (stage_times, batch size) with measured costs, else None
+
+    def record(key, stage, cost=None, path=None):
         loss = np.average(losses[test, stage], weights=w_test)
-        results[key] = (loss, np.average(cost, weights=w_test))
+        if timing is not None:  # the expected time per row of these routes, amortised as served
+            if path is None:
+                path = stage[:, None] >= np.arange(len(costs))
+            mean_cost = expected_time(*timing, reach_fractions(path, w_test))
+        else:
+            cost = route_cost[stage] if cost is None else cost
+            mean_cost = np.average(cost, weights=w_test)
+        results[key] = (loss, mean_cost)
 
     ref_train = np.average(losses[train, -1], weights=w_train)
     X_train, X_test = optional_rows(X, train), optional_rows(X, test)
@@ -171,7 +180,7 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
         for weight, policy in path:
             if "learned" in families:
                 res = policy.route(outputs[test], X_test)
-                record(("learned", weight, nan), res.stage, res.cost)
+                record(("learned", weight, nan), res.stage, res.cost, res.path)
             if "hybrid" in families:
                 s_train = policy.exit_probabilities(outputs[train], X_train)
                 s_test = policy.exit_probabilities(outputs[test], X_test)
@@ -289,6 +298,7 @@ class BudgetMixin:
             "cost_weights": check_cost_weights(self.cost_weights),
             "reference_cost": self._reference_cost(),
             "reference_router": self._reference_router(),
+            "timing": self._timing(),
         }
         losses = stage_losses(outputs, y, self.classes_, self.loss, self.top_k)
         splits = list(self._check_cv(y, self.selection_cv).split(outputs[:, 0], y))

@@ -14,8 +14,9 @@ decision has nothing to learn.
 """
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils import metadata_routing as mr
 from sklearn.utils.validation import check_is_fitted
 
@@ -414,8 +415,33 @@ def exit_probability(policy, n_rows, features):
     """
     if isinstance(policy, ConstantPolicy):
         return np.full(n_rows, 1.0 if policy.value == 0 else 0.0)
-    proba = policy.predict_proba(features())
+    X = features()
+    p_exit = _binary_logistic_exit(policy, X)
+    if p_exit is not None:
+        return p_exit
+    proba = policy.predict_proba(X)
     return proba[:, list(policy.classes_).index(0)]
+
+
+def _binary_logistic_exit(policy, X):
+    """``predict_proba(X)[:, 0]`` of a binary LogisticRegression, without its input check.
+
+    The same operations as scikit-learn's (``X @ coef_.T + intercept_``, raveled,
+    ``expit``, ``1 - p``), so the same bits; the check costs ~0.1 ms a call, the
+    arithmetic a few microseconds on one row.  None for anything else.
+    """
+    if not (
+        isinstance(policy, LogisticRegression)
+        and isinstance(X, np.ndarray)
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and getattr(policy, "coef_", None) is not None
+        and policy.coef_.shape == (1, X.shape[1])
+        and np.array_equal(policy.classes_, [0, 1])
+    ):
+        return None
+    prob = expit((X @ policy.coef_.T + policy.intercept_).reshape(-1))
+    return 1 - prob
 
 
 for _cls in (BaseRouter, ConstantPolicy):

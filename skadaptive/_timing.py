@@ -20,7 +20,9 @@ reaches the stage, ``a_k + b_k`` when a row reaches it alone.  These are the
 additive per-row costs that the paper's reduction needs; they depend on the
 policies through ``p_k``, so the estimators learn the policies at a fixed point
 (:data:`MAX_TIME_ROUNDS` rounds at most: fit, measure the fractions, recompute the
-costs, refit).  The reference runs every row through its stages, so its time per
+costs, refit; a step that reverses the previous one is halved).  Budget mode
+compares its candidates by the expected time of their own routes
+(:func:`expected_time`).  The reference runs every row through its stages, so its time per
 row is ``sum_k a_k / B + b_k`` over them (:func:`reference_time`).
 """
 
@@ -33,7 +35,7 @@ from ._compat import num_samples
 from ._rows import safe_rows
 from ._validation import final_step, is_frame
 
-MAX_TIME_ROUNDS = 4
+MAX_TIME_ROUNDS = 5
 """Policy fits at most, to reach the fixed point of the amortised costs."""
 
 REACH_TOLERANCE = 0.01
@@ -135,6 +137,15 @@ def amortised_costs(stage_times, reach, batch_size):
     return per_row + per_call * share
 
 
+def expected_time(stage_times, batch_size, reach):
+    """Expected seconds per row of routes that reach each stage with fractions ``reach``.
+
+    ``sum_k a_k * (1 - (1 - p_k) ** B) / B + b_k * p_k``: equal to ``reach @
+    amortised_costs(stage_times, reach, batch_size)``.
+    """
+    return float(np.dot(reach, amortised_costs(stage_times, reach, batch_size)))
+
+
 def reference_time(stage_times, entry, batch_size):
     """Seconds per row of the reference (stages ``entry..`` on every row), at ``batch_size``."""
     per_call, per_row = np.asarray(stage_times, float)[entry:].T
@@ -174,35 +185,39 @@ def reach_fractions(path, sample_weight=None):
     return np.average(path, axis=0, weights=sample_weight)
 
 
-def measure_routing_times(estimator, X):
-    """Seconds per call and per row that ``predict`` spends outside the stages.
+def measure_routing_times(call, n_rows, stage_times=None, path_of=None, prepare=None):
+    """Seconds per call and per row of ``call(rows)``: ``predict``'s work outside the stages.
 
-    ``predict`` is timed on one row at a time and on all of ``X``; the stages' own
-    time on those routes (predicted from ``estimator.stage_times_``) is taken off.
-    What remains is the entry check, the policies and the bookkeeping.
+    ``call(rows)`` does what ``predict`` does on those rows of the timing set, with
+    the stages' outputs looked up instead of computed (the entry check, the
+    policies, the bookkeeping), timed on one row at a time and on every row.  When
+    the stages cannot be left out (a model that routes on its own device),
+    ``call`` is ``predict`` itself and the stages' time on the routes
+    (``path_of(rows)``, priced with ``stage_times``) is taken off.
 
     Returns
     -------
     routing_times : ndarray of shape (2,)
         Seconds per call and per row (>= 0).
     """
-    times = estimator.stage_times_
 
-    def overhead(X_rows, repeats):
-        path = estimator.decision_path(X_rows)
+    def timed(rows, repeats):
+        args = rows if prepare is None else prepare(rows)
         runs = []
         for _ in range(repeats + 1):
             t0 = time.perf_counter()
-            estimator.predict(X_rows)
+            call(args)
             runs.append(time.perf_counter() - t0)
-        return float(np.median(runs[1:])) - batch_time(times, path)
+        seconds = float(np.median(runs[1:]))
+        if path_of is not None:
+            seconds -= batch_time(stage_times, path_of(args))
+        return seconds
 
-    n_rows = num_samples(X)
     n = min(SINGLE_ROWS, n_rows)
-    one = float(np.median([overhead(safe_rows(X, [i]), 2) for i in range(n)]))
+    one = float(np.median([timed(np.array([i]), 2) for i in range(n)]))
     if n_rows == 1:
         return np.array([max(one, 0.0), 0.0])
-    per_row = max((overhead(X, 5) - one) / (n_rows - 1), 0.0)
+    per_row = max((timed(np.arange(n_rows), 5) - one) / (n_rows - 1), 0.0)
     return np.array([max(one - per_row, 0.0), per_row])
 
 

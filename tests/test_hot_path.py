@@ -137,3 +137,32 @@ def test_tree_exits_skip_the_models_own_check_of_rows_checked_here(digits, model
         assert calls == [1]
     with pytest.raises(ValueError, match="features"):
         exits.init_exits(X_test[:3, :10])
+
+
+def test_exit_probabilities_of_logistic_policies_skip_the_check_with_the_same_bits(monkeypatch):
+    """A binary LogisticRegression's probability of "exit" is computed as scikit-learn does,
+    without its input check: the same bits, so hybrid routes are unchanged."""
+    from _helpers import make_outputs
+    from sklearn.linear_model import LogisticRegression
+
+    import skadaptive._routers as routers
+    from skadaptive import RoutingPolicy
+    from skadaptive.routers import HybridPolicy
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    lr = LogisticRegression().fit(X, (X[:, 0] + rng.normal(size=400) > 0).astype(int))
+    for rows in (X * 3, X[::3], X[:1]):
+        assert_array_equal(
+            routers.exit_probability(lr, len(rows), lambda rows=rows: rows),
+            lr.predict_proba(rows)[:, 0],
+        )
+    outputs, y = make_outputs(n=600, n_stages=3)
+    policy = RoutingPolicy(costs=[1, 2, 4], cost_weight=0.05).fit(outputs, y)
+    hybrid = HybridPolicy(policy, [0.6, 0.7]).fit()
+    fast = hybrid.route(outputs)
+    monkeypatch.setattr(routers, "_binary_logistic_exit", lambda policy, X: None)
+    slow = hybrid.route(outputs)
+    assert_array_equal(fast.stage, slow.stage)
+    assert_array_equal(fast.proba, slow.proba)
+    assert len(set(fast.stage)) == 3

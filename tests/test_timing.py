@@ -22,6 +22,7 @@ from skadaptive import EarlyExitClassifier, EarlyExitClassifierCV, NetworkSelect
 from skadaptive._timing import (
     amortised_costs,
     batch_time,
+    expected_time,
     measure_stage_times,
     reference_time,
 )
@@ -51,6 +52,7 @@ def test_amortised_costs_give_the_expected_batch_time():
     paths = rng.random((20_000, B, 3)) < reach  # each row reaches each stage independently
     simulated = np.mean([batch_time(TIMES, path) for path in paths]) / B
     assert_allclose(reach @ costs, simulated, rtol=0.01)
+    assert expected_time(TIMES, B, reach) == pytest.approx(reach @ costs)
 
 
 def test_batch_time_counts_calls_and_rows():
@@ -251,7 +253,7 @@ def test_a_fixed_point_not_reached_is_logged_and_costs_follow_the_routes(
     fixed_times(monkeypatch, TIMES)
     monkeypatch.setattr(skadaptive._base, "MAX_TIME_ROUNDS", 1)
     clf = EarlyExitClassifier(SlowExits((0, 0, 0), (0, 0, 0)), costs="time", cv=3)
-    with caplog.at_level("WARNING", logger="skadaptive"):
+    with caplog.at_level("INFO", logger="skadaptive"):
         clf.set_params(cost_weight=0.2, random_state=0).fit(X, y)
     assert "Time-aware costs did not settle in 1 fits" in caplog.text
     reach = clf.policy_.decision_path(clf.oof_outputs_).mean(axis=0)
