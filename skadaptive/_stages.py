@@ -156,7 +156,10 @@ class ModelLadder:
             order of ``classes_``.
         """
         model = self.models[k]
-        proba = model.predict_proba(take_rows(state, rows))
+        X = take_rows(state, rows)
+        proba = _compat.fast_predict_proba(unfrozen(model), X)
+        if proba is None:
+            proba = model.predict_proba(X)
         return align_proba(np.asarray(proba, dtype=float), model.classes_, self.classes_)
 
 

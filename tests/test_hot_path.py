@@ -9,7 +9,7 @@ import contextlib
 import numpy as np
 import pytest
 import sklearn
-from _helpers import tree_ladder
+from _helpers import assert_same_routes, spy, tree_ladder
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.ensemble import (
@@ -18,7 +18,9 @@ from sklearn.ensemble import (
     RandomForestClassifier,
 )
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
+from sklearn.neural_network import MLPClassifier
 
 from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
 from skadaptive._base import BaseAdaptiveClassifier
@@ -166,3 +168,41 @@ def test_exit_probabilities_of_logistic_policies_skip_the_check_with_the_same_bi
     assert_array_equal(fast.stage, slow.stage)
     assert_array_equal(fast.proba, slow.proba)
     assert len(set(fast.stage)) == 3
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+@pytest.mark.parametrize(
+    "model",
+    [LogisticRegression(max_iter=300), MLPClassifier((16,), max_iter=50, random_state=0)],
+    ids=["logistic", "mlp"],
+)
+def test_ladder_stages_skip_their_check_with_the_same_bits(digits, model, n_classes, monkeypatch):
+    """Logistic regression and MLP stages predict rows checked at the entry without checking
+    them again: the same probabilities, bit for bit, and the same routes."""
+    import warnings
+
+    import skadaptive._compat as compat
+
+    X, y, X_test, _ = digits
+    X, X_test = X / 16, X_test / 16
+    y = y if n_classes == 10 else y % 2  # odd or even: hard for naive Bayes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short MLP fit does not converge
+        fitted = clone(model).fit(X, y)
+    with sklearn.config_context(assume_finite=True):
+        for rows in (X_test, X_test[:1], X_test[::3], X_test.astype(np.float32)):
+            assert_array_equal(compat.fast_predict_proba(fitted, rows), fitted.predict_proba(rows))
+    assert compat.fast_predict_proba(fitted, X_test) is None  # a direct call checks as usual
+    clf = NetworkSelectionClassifier(
+        [("nb", GaussianNB()), ("m", clone(model))], costs=[1, 10], cost_weight=0.0, cv=3
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.set_params(random_state=0).fit(X, y)
+    calls = spy(monkeypatch, type(fitted), "predict_proba")
+    fast = clf.route(X_test)
+    assert fast.path[:, 1].any() and calls == []  # the model ran, on the fast path
+    monkeypatch.setattr(compat, "fast_predict_proba", lambda model, X: None)
+    slow = clf.route(X_test)
+    assert calls  # the model's own predict_proba ran
+    assert_same_routes(fast, slow)
