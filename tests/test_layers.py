@@ -16,7 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "skadaptive"
 # Lowest first; a module imports only from layers before its own.
 LAYERS = [
     # foundations: no import from the package, except _rows -> _compat
-    ["_reduction", "_compat", "_choice", "_features", "_losses", "_validation", "_saving", "_docs"],
+    [
+        "_reduction",
+        "_compat",
+        "_choice",
+        "_features",
+        "_losses",
+        "_validation",
+        "_saving",
+        "_docs",
+        "_guarantee",
+    ],
     ["_rows"],
     ["_routing"],  # the engine
     ["_routers", "_stages", "_thresholds", "_timing"],
