@@ -26,6 +26,7 @@ is refitted on every row.  Only the routers' public surface is used.
 
 import logging
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import clone
@@ -47,6 +48,7 @@ DEFAULT_COST_WEIGHTS = np.r_[0.0, np.geomspace(1e-4, 1.0, 13)]
 LOSS_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)  # multiples of max_accuracy_loss
 COST_SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)  # multiples of the cost budget
 TARGETS = ("max_accuracy_loss", "max_cost", "max_relative_cost")
+LARGE_LOSS = 0.1  # a loss allowance above ten points is valid but probably a mistake
 
 BUDGET_CONSTRAINTS = {
     "max_accuracy_loss": [Interval(numbers.Real, 0, None, closed="left"), None],
@@ -243,6 +245,31 @@ def fit_candidate(setup, outputs, losses, X, family, cost_weight, scale, sample_
     return HybridPolicy(policy, t).fit()
 
 
+def _check_target_scale(name, value):
+    """Refuse a target that reads as a percentage; warn about a large but valid one."""
+    if name == "max_accuracy_loss" and value >= 1:
+        raise ValueError(
+            f"max_accuracy_loss={value!r} allows {100 * value:g} points of accuracy loss: it is "
+            f"a fraction (0.01 = one point). For {value:g} %, pass max_accuracy_loss="
+            f"{value / 100:g}."
+        )
+    if name == "max_accuracy_loss" and value > LARGE_LOSS:
+        warnings.warn(
+            f"max_accuracy_loss={value!r} allows {100 * value:g} points of accuracy loss (it is "
+            f"a fraction: 0.01 = one point); for {value:g} %, pass {value / 100:g}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if name == "max_relative_cost" and value >= 1:
+        warnings.warn(
+            f"max_relative_cost={value!r} is at least the reference's own cost: the reference "
+            "alone meets it, and budget mode picks the most accurate candidate. A budget is a "
+            "fraction of the reference's cost (0.5 = half).",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 class BudgetMixin:
     """The router that meets a target (``max_accuracy_loss``, ``max_cost`` or
     ``max_relative_cost``), chosen on held-out folds of the out-of-fold outputs."""
@@ -279,10 +306,14 @@ class BudgetMixin:
             )
         check_cost_weights(self.cost_weights)
         ((name, value),) = given.items()
+        _check_target_scale(name, value)
         return name, value
 
     def _target(self):
-        name, value = self._check_router_params()
+        """The target of the parameters ``fit`` checked at its start."""
+        ((name, value),) = (
+            (name, getattr(self, name)) for name in TARGETS if getattr(self, name) is not None
+        )
         if name == "max_accuracy_loss":
             return Target("loss", value)
         if name == "max_relative_cost":

@@ -117,7 +117,7 @@ class ThresholdPolicy(BaseRouter):
         self : ThresholdPolicy
             The fitted router.
         """
-        outputs = self._validate_outputs(stage_outputs)
+        outputs = self._validate_outputs(stage_outputs, y=y)
         self.classes_ = output_classes(self.classes, y, outputs.shape[2])
         self.n_stages_ = outputs.shape[1]
         self.thresholds_ = self._check_threshold()

@@ -219,7 +219,7 @@ class RoutingPolicy(BaseRouter):
         self : RoutingPolicy
             The fitted router.
         """
-        outputs = self._validate_outputs(stage_outputs)
+        outputs = self._validate_outputs(stage_outputs, y=y)
         y = column_or_1d(y)
         if y.shape[0] != outputs.shape[0]:
             raise ValueError(f"y has {y.shape[0]} rows but stage_outputs has {outputs.shape[0]}.")

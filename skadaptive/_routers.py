@@ -20,13 +20,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import metadata_routing as mr
 from sklearn.utils.validation import check_is_fitted
 
-from ._losses import check_outputs
+from ._losses import check_outputs, output_classes
 from ._routing import route
 from ._validation import check_costs
 
 __all__ = ["BaseRouter", "ConstantPolicy", "exit_probability"]
 
 STABLE_MODULE = "skadaptive.routers"  # where saved files find these classes
+PROBA_TOL = 1e-3  # how far probabilities may stray from [0, 1] rows summing to 1
 
 
 class BaseRouter(BaseEstimator):
@@ -168,15 +169,27 @@ class BaseRouter(BaseEstimator):
         return None
 
     # -- routing precomputed outputs --------------------------------------------
-    def _validate_outputs(self, stage_outputs, reset=True):
+    def _validate_outputs(self, stage_outputs, reset=True, y=None):
         outputs = check_outputs(stage_outputs)
+        if reset:  # the columns against the classes first: the more telling error
+            output_classes(getattr(self, "classes", None), y, outputs.shape[2])
         if not reset and outputs.shape[1:] != (self.n_stages_, len(self.classes_)):
             raise ValueError(
                 f"stage_outputs has {outputs.shape[1]} stages and {outputs.shape[2]} classes; "
                 f"the policy was fitted with {self.n_stages_} and {len(self.classes_)}."
             )
         if getattr(self, "outputs", "proba") == "logits":
-            outputs = softmax(outputs, axis=2)
+            return softmax(outputs, axis=2)
+        sums = outputs.sum(axis=2)
+        # A few rows may stray (GaussianNB on float32 input sums to 1.5 on a digit); logits
+        # and per-class scores stray on most rows.
+        if outputs.min() < -PROBA_TOL or np.mean(np.abs(sums - 1) > PROBA_TOL) > 0.01:
+            raise ValueError(
+                "stage_outputs are not probabilities: each stage's row must be non-negative "
+                f"and sum to 1 (found values from {outputs.min():.4g} to {outputs.max():.4g}, "
+                f"row sums from {sums.min():.4g} to {sums.max():.4g}). If they are logits or "
+                "scores, pass outputs='logits' (they then go through a softmax)."
+            )
         return outputs
 
     def route(self, stage_outputs, X=None):

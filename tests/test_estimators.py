@@ -464,3 +464,17 @@ def test_verbose_logs_progress(digits, caplog):
     assert "Cross-fitting 3 stage estimators on 3 folds" in messages
     assert "Measured stage times (seconds per call, per row)" in messages
     assert "Time-aware costs, round 1" in messages
+
+
+def test_a_loss_target_that_reads_as_a_percentage_is_refused_or_warned(digits):
+    from skadaptive import NetworkSelectionClassifierCV
+
+    X, y, _, _ = digits
+    stages = [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))]
+    with pytest.raises(ValueError, match=r"allows 100 points.*pass max_accuracy_loss=0.01"):
+        NetworkSelectionClassifierCV(stages, max_accuracy_loss=1, costs=[1, 5]).fit(X, y)
+    with pytest.warns(UserWarning, match=r"allows 50 points.*pass 0.005") as caught:
+        NetworkSelectionClassifierCV(stages, max_accuracy_loss=0.5, costs=[1, 5], cv=3).fit(X, y)
+    assert len([w for w in caught if "allows 50 points" in str(w.message)]) == 1  # once a fit
+    with pytest.warns(UserWarning, match="at least the reference's own cost"):
+        NetworkSelectionClassifierCV(stages, max_relative_cost=1.5, costs=[1, 5], cv=3).fit(X, y)

@@ -240,3 +240,21 @@ def test_linear_fast_path_decides_like_predict():
                 continue
             F = np.random.default_rng(0).random((50, fitted.n_features_in_))
             assert_array_equal(policy_predict(fitted, F), fitted.predict(F))
+
+
+def test_logits_or_scores_passed_as_probabilities_are_refused_with_a_hint():
+    outputs, y = make_outputs()
+    logits = np.log(outputs) + 3.0  # what a network's last layer gives
+    with pytest.raises(ValueError, match="not probabilities.*pass outputs='logits'"):
+        RoutingPolicy().fit(logits, y)
+    with pytest.raises(ValueError, match="not probabilities"):
+        RoutingPolicy().fit(outputs * 2, y)  # per-class scores that do not sum to 1
+    policy = RoutingPolicy(outputs="logits").fit(logits, y)  # the hint works
+    assert_array_equal(policy.predict(logits), RoutingPolicy().fit(outputs, y).predict(outputs))
+    fitted = RoutingPolicy().fit(outputs, y)
+    with pytest.raises(ValueError, match="not probabilities"):
+        fitted.route(logits)
+    # a few stray rows (float32 rounding in a stage's softmax) are let through
+    stray = outputs.copy()
+    stray[0, 0] *= 1.5
+    RoutingPolicy().fit(stray, y)
