@@ -37,6 +37,7 @@ from ._compat import Interval
 from ._fitting import progress_bar
 from ._losses import stage_losses
 from ._plain_routers import HybridPolicy, ThresholdPolicy
+from ._routing import route
 from ._rows import optional_rows
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
 from ._timing import expected_time, reach_fractions
@@ -369,7 +370,25 @@ class BudgetMixin:
                 path["mean_cost"][best],
             )
         family = self.best_family_
-        return fit_candidate(setup, outputs, losses, X, family, weight, scale, sample_weight)
+        router = fit_candidate(setup, outputs, losses, X, family, weight, scale, sample_weight)
+        if family != "reference" and setup["target"].kind == "loss":
+            # Refitted on every row, a candidate can come out dearer than the reference,
+            # which meets a loss target by definition: take the reference then.
+            stage_fn = lambda k, rows: outputs[rows, k]  # noqa: E731
+            res = route(stage_fn, len(outputs), router, X, self.costs_)
+            cost = np.average(res.cost, weights=sample_weight)
+            if cost > setup["reference_cost"] * (1 + 1e-9):
+                logger.info(
+                    "Budget mode: the chosen %s router costs %.4g a row once refitted on every "
+                    "row, more than the reference (%.4g): the reference is taken.",
+                    family,
+                    cost,
+                    setup["reference_cost"],
+                )
+                self.best_index_ = int(np.flatnonzero(path["family"] == "reference")[0])
+                self.best_family_, self.cost_weight_, self.target_scale_ = "reference", None, None
+                return setup["reference_router"]
+        return router
 
     def _operating_point(self):
         """The chosen router's family and knobs, for the displays."""

@@ -24,6 +24,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from skadaptive import EarlyExitClassifier, NetworkSelectionClassifier
@@ -355,10 +356,12 @@ def test_errors(digits):
         ladder().fit(X_nan, y)
     with pytest.raises(ValueError, match="at least 2"):
         NetworkSelectionClassifier([("lr", LogisticRegression())]).fit(X, y)
-    with pytest.raises(TypeError, match="has no predict_proba"):
+    with pytest.raises(TypeError, match="has no predict_proba.*CalibratedClassifierCV"):
         NetworkSelectionClassifier(
             [("lr", LogisticRegression()), ("svm", make_pipeline(StandardScaler()))]
         ).fit(X, y)
+    with pytest.raises(TypeError, match=r"has no predict_proba.*pass SVC\(probability=True\)"):
+        NetworkSelectionClassifier([("lr", LogisticRegression()), ("svm", SVC())]).fit(X, y)
     with pytest.raises(NotFittedError):
         ladder().predict(X)
 
@@ -478,3 +481,27 @@ def test_a_loss_target_that_reads_as_a_percentage_is_refused_or_warned(digits):
     assert len([w for w in caught if "allows 50 points" in str(w.message)]) == 1  # once a fit
     with pytest.warns(UserWarning, match="at least the reference's own cost"):
         NetworkSelectionClassifierCV(stages, max_relative_cost=1.5, costs=[1, 5], cv=3).fit(X, y)
+
+
+def test_fit_warns_when_the_reference_is_not_the_best_model_or_routes_cost_more(digits):
+    from sklearn.dummy import DummyClassifier
+
+    X, y, _, _ = digits
+    weak_last = NetworkSelectionClassifier(
+        [("lr", LogisticRegression(max_iter=300)), ("dummy", DummyClassifier())],
+        costs=[1, 5],
+        cv=3,
+    )
+    with pytest.warns(UserWarning, match=r"stage 0 .* more accurate than the last stage .*\("):
+        weak_last.fit(X, y)
+    # a first stage that answers nothing well, in a chain with a large cost of its own: every
+    # row runs it and then the reference
+    chain = NetworkSelectionClassifier(
+        [("dummy", DummyClassifier()), ("lr", LogisticRegression(max_iter=300))],
+        costs=[5, 1],
+        cost_weight=0.0,
+        topology="chain",
+        cv=3,
+    )
+    with pytest.warns(UserWarning, match=r"routes cost more than the reference .*\(6 against 1"):
+        chain.fit(X, y)

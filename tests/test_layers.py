@@ -32,7 +32,7 @@ LAYERS = [
     ["_routers", "_stages", "_thresholds", "_timing"],
     ["_policy", "_plain_routers", "_chunks"],
     ["_fitting"],
-    ["_budget", "_scorers"],
+    ["_budget", "_scorers", "_time_aware", "_fit_warnings"],
     ["_base", "_refit"],
     ["_network_selection", "_early_exit"],
     ["__init__", "routers", "stages", "baselines", "metrics", "persistence", "torch"],

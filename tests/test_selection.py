@@ -196,7 +196,10 @@ def test_budget_mode_meets_an_accuracy_target_on_held_out_folds(digits, max_loss
     loss, cost = res["mean_test_loss"], res["mean_test_cost"]
     ok = loss <= res["reference_loss"] + max_loss + 1e-12
     assert ok[best]
-    assert cost[best] == cost[ok].min()  # the cheapest candidate that meets it
+    if clf.best_family_ != "reference":
+        assert cost[best] == cost[ok].min()  # the cheapest candidate that meets it
+    else:  # or the reference, when that one came out dearer once refitted on every row
+        assert clf.predict_cost(X_test).mean() == pytest.approx(10.0)
     assert set(res["family"]) == {"learned", "thresholds", "hybrid", "reference"}
     assert_allclose(res["mean_test_accuracy"], 1 - loss)
     assert_allclose(res["mean_test_relative_cost"], cost / 10)
@@ -318,3 +321,30 @@ def test_budget_mode_gives_the_same_path_with_parallel_folds(digits):
         assert_allclose(two.cv_results_[key], one.cv_results_[key])
     assert_array_equal(two.cv_results_["family"], one.cv_results_["family"])
     assert_array_equal(two.predict(X_test), one.predict(X_test))
+
+
+def test_budget_mode_takes_the_reference_when_the_refitted_choice_costs_more(digits, monkeypatch):
+    """A loss target is met by the reference by definition: a chosen router that comes out
+    dearer than the reference once refitted on every row gives way to it."""
+    import skadaptive._budget as budget
+    from skadaptive.routers import ThresholdPolicy
+
+    X, y, X_test, _ = digits
+
+    def never_exits(setup, outputs, losses, X, family, *args, **kwargs):  # every stage: 1 + 10
+        if family == "reference":
+            return setup["reference_router"]
+        n_exits = outputs.shape[1] - 1
+        template = setup["template"]
+        return ThresholdPolicy([2.0] * n_exits, costs=template.costs, classes=template.classes).fit(
+            outputs
+        )
+
+    monkeypatch.setattr(budget, "fit_candidate", never_exits)
+    clf = budget_ladder(max_accuracy_loss=0.01, families=["thresholds"]).fit(X, y)
+    picked = clf.cv_results_["mean_test_cost"].argmin()
+    assert clf.cv_results_["family"][picked] == "thresholds"  # cheaper on held-out folds
+    assert clf.best_family_ == "reference"
+    assert clf.cv_results_["family"][clf.best_index_] == "reference"
+    assert clf.cost_weight_ is None and clf.target_scale_ is None
+    assert_allclose(clf.predict_cost(X_test), 10.0)

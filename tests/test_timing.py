@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-import skadaptive._base
 import skadaptive._fitting
+import skadaptive._time_aware
 from skadaptive import EarlyExitClassifier, EarlyExitClassifierCV, NetworkSelectionClassifier
 from skadaptive._timing import (
     amortised_costs,
@@ -251,7 +251,7 @@ def test_a_fixed_point_not_reached_is_logged_and_costs_follow_the_routes(
 ):
     X, y, _, _ = digits
     fixed_times(monkeypatch, TIMES)
-    monkeypatch.setattr(skadaptive._base, "MAX_TIME_ROUNDS", 1)
+    monkeypatch.setattr(skadaptive._time_aware, "MAX_TIME_ROUNDS", 1)
     clf = EarlyExitClassifier(SlowExits((0, 0, 0), (0, 0, 0)), costs="time", cv=3)
     with caplog.at_level("INFO", logger="skadaptive"):
         clf.set_params(cost_weight=0.2, random_state=0).fit(X, y)

@@ -1,0 +1,47 @@
+"""Warnings at the end of ``fit``, when the out-of-fold rows say the setup defeats itself."""
+
+import warnings
+
+import numpy as np
+
+from ._routing import route
+
+REFERENCE_SLACK = 0.01  # an earlier stage this much more accurate than the reference: warn
+
+
+class FitWarningsMixin:
+    """``_warn_about_the_fit``, for :class:`~skadaptive._base.BaseAdaptiveClassifier`."""
+
+    def _warn_about_the_fit(self, y, X_policy):
+        """Warn, with the numbers, when the out-of-fold rows say the setup defeats itself.
+
+        A reference less accurate than an earlier stage makes every target relative to
+        it misleading; routes that cost more than the reference (a weak first stage
+        sends most rows on) make the system slower than no routing at all.
+        """
+        outputs = self.oof_outputs_
+        if self.loss == "zero_one":
+            right = self.classes_[outputs.argmax(axis=2)] == np.asarray(y)[:, None]
+            accuracy = right.mean(axis=0)
+            best = int(np.argmax(accuracy[:-1]))
+            if accuracy[best] > accuracy[-1] + REFERENCE_SLACK:
+                warnings.warn(
+                    f"{self._stage_label(best)} is more accurate than the last stage on the "
+                    f"out-of-fold rows ({accuracy[best]:.4f} against {accuracy[-1]:.4f}): the "
+                    "reference that costs and accuracy targets are measured against is not the "
+                    "best model here.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        stage_fn = lambda k, rows: outputs[rows, k]  # noqa: E731
+        res = route(stage_fn, len(outputs), self.policy_, X_policy, self.costs_)
+        mean_cost, reference = float(np.mean(res.cost)), self._reference_cost()
+        if mean_cost > reference * (1 + 1e-9):
+            warnings.warn(
+                f"The fitted routes cost more than the reference on the out-of-fold rows "
+                f"({mean_cost:.4g} against {reference:.4g} a row): most rows run a stage "
+                "that does not answer them before the reference. Raise cost_weight, use "
+                "topology='jump' (network selection) or drop the first stage.",
+                UserWarning,
+                stacklevel=3,
+            )
