@@ -46,7 +46,8 @@ from sklearn.frozen import FrozenEstimator
 from threadpoolctl import threadpool_limits
 
 from skadaptive import EarlyExitClassifierCV, NetworkSelectionClassifierCV
-from skadaptive._stages import exit_model, measure_costs, stage_outputs
+from skadaptive._stages import exit_model, stage_outputs
+from skadaptive._timing import per_row_seconds
 from skadaptive.stages import ModelLadder
 
 TARGETS = (0.01, 0.005, 0.0)
@@ -135,7 +136,7 @@ def letter_parts(args, rows):
     models = [est.fit(X_stage, y_stage) for _, est in make_ladder(args.quick, args.seed)]
     print(f"letter: fitted the ladder in {time.perf_counter() - t0:.0f}s")
     ladder = ModelLadder(models, classes)
-    costs = measure_costs(ladder, X_val[:512])
+    costs = per_row_seconds(ladder, X_val[:512])
     out_val = stage_outputs(ladder, X_val, classes)
     out_test = stage_outputs(ladder, X_test, classes)
     frozen = [(f"m{k}", FrozenEstimator(m)) for k, m in enumerate(models)]
@@ -204,7 +205,7 @@ def mnist_part(args, rows):
     print(f"MNIST: trained 3 CNNs in {time.perf_counter() - t0:.0f}s")
     classes = np.arange(10)
     ladder = ModelLadder(models, classes)
-    costs = measure_costs(ladder, X_val[:512])
+    costs = per_row_seconds(ladder, X_val[:512])
     out_val = stage_outputs(ladder, X_val, classes)
     out_test = stage_outputs(ladder, X_test, classes)
     frozen = [(f"cnn{k}", FrozenEstimator(m)) for k, m in enumerate(models)]

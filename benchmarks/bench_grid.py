@@ -41,7 +41,7 @@ from sklearn.model_selection import GridSearchCV
 from threadpoolctl import threadpool_limits
 
 from skadaptive import NetworkSelectionClassifier, NetworkSelectionClassifierCV
-from skadaptive._stages import measure_costs
+from skadaptive._timing import per_row_seconds
 from skadaptive.metrics import budget_scoring, cheapest_within
 from skadaptive.stages import ModelLadder
 
@@ -67,7 +67,7 @@ def main(argv=None):
     frozen = [(name, FrozenEstimator(est.fit(X_stage, y_stage))) for name, est in ladder]
     print(f"trained the ladder on {len(y_stage)} rows in {time.perf_counter() - t0:.0f}s")
     classes = np.unique(y_pol)
-    costs = measure_costs(ModelLadder([m for _, m in frozen], classes), X_pol[:512])
+    costs = per_row_seconds(ModelLadder([m for _, m in frozen], classes), X_pol[:512])
     print(f"per-row costs (us): {np.round(costs * 1e6, 2).tolist()}; policy rows {n_pol}")
 
     def single():

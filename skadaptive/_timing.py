@@ -79,6 +79,17 @@ def _call_times(model, X, n_rows):
     return np.median(runs[1:], axis=0)
 
 
+def per_row_seconds(model, X, repeats=7):
+    """Median seconds per row of each stage, on calls on every row of ``X``.
+
+    The per-row costs of skadaptive 0.1 (what the benchmarks pass as given costs): one
+    untimed pass, then ``repeats`` timed ones, under ``predict``'s settings.
+    """
+    with _stage_context(X):
+        runs = [_pass_times(model, X) for _ in range(repeats + 1)]
+    return np.maximum(np.median(runs[1:], axis=0) / num_samples(X), 1e-12)
+
+
 def measure_stage_times(model, X):
     """Each stage's seconds per call and per row, from one-row calls and calls on all of ``X``.
 
