@@ -54,6 +54,17 @@ def test_torch_classifier_matches_the_module(digits_float32):
     assert set(TorchClassifier(net, classes=names).fit().predict(X[:5])) <= set(names)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_cuda_without_cuda_says_what_to_do():
+    net = torch.nn.Linear(4, 2)
+    with pytest.raises(ValueError, match=r"device='cuda' but torch.cuda.is_available\(\) is False"):
+        TorchClassifier(net, classes=[0, 1], device="cuda").fit()
+    with pytest.raises(ValueError, match="pass device='cpu'"):
+        MultiExitNetwork(
+            [net, torch.nn.Identity()], [net, net], classes=[0, 1], device="cuda"
+        ).fit()
+
+
 def test_clone_shares_the_module():
     net = torch.nn.Linear(4, 2)
     clf = TorchClassifier(net, classes=[0, 1])

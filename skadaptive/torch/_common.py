@@ -19,6 +19,16 @@ def resolve_device(device):
     return device if isinstance(device, torch.device) else torch.device(device)
 
 
+def check_device_available(device):
+    """Raise a ValueError that says what to do when ``device`` is CUDA without CUDA."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} but torch.cuda.is_available() is False (no GPU, or a "
+            "CPU-only torch build): pass device='cpu', or install a CUDA build of torch on "
+            "a machine with a GPU."
+        )
+
+
 def as_tensor(X, device):
     """Rows of X as a float32 tensor on ``device`` (tensors are moved, not copied twice)."""
     if isinstance(X, torch.Tensor):
@@ -107,6 +117,7 @@ class TorchEstimatorMixin:
     def _to_device(self):
         """Move every module to ``device``, in eval mode (what ``fit`` does)."""
         device = self._device()
+        check_device_available(device)
         for module in self._modules():
             module.to(device).eval()
 
