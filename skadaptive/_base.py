@@ -169,6 +169,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         X_policy = X if uses_X else None
         if self.stage_times_ is None:
             self._set_costs(self._resolve_costs())
+            self._warn_about_the_costs()
             self.policy_ = self._fit_router(result.outputs, y, X_policy, sample_weight)
         else:
             self.policy_ = self._fit_time_aware(result.outputs, y, X_policy, sample_weight)

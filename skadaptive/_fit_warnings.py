@@ -12,6 +12,27 @@ REFERENCE_SLACK = 0.01  # an earlier stage this much more accurate than the refe
 class FitWarningsMixin:
     """``_warn_about_the_fit``, for :class:`~skadaptive._base.BaseAdaptiveClassifier`."""
 
+    def _warn_about_the_costs(self):
+        """Warn about given costs that read as a mistake: a zero, or a ladder that gets cheaper."""
+        costs = self.costs_
+        free = np.flatnonzero(costs == 0)
+        if len(free):
+            warnings.warn(
+                f"{self._stage_label(int(free[0]))} costs 0: the policies treat running it as "
+                f"free (costs_={costs.tolist()}). Give every stage its cost, however small.",
+                UserWarning,
+                stacklevel=4,
+            )
+        if self._independent_stages and np.any(np.diff(costs) < 0):
+            k = int(np.flatnonzero(np.diff(costs) < 0)[0]) + 1
+            warnings.warn(
+                f"{self._stage_label(k)} costs less than the model before it (costs_="
+                f"{costs.tolist()}): network selection expects the models cheapest first, and "
+                "the reference is the last one.",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def _warn_about_the_fit(self, y, X_policy):
         """Warn, with the numbers, when the out-of-fold rows say the setup defeats itself.
 

@@ -1,6 +1,7 @@
 """NetworkSelectionClassifier and EarlyExitClassifier as scikit-learn citizens."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -504,4 +505,19 @@ def test_fit_warns_when_the_reference_is_not_the_best_model_or_routes_cost_more(
         cv=3,
     )
     with pytest.warns(UserWarning, match=r"routes cost more than the reference .*\(6 against 1"):
-        chain.fit(X, y)
+        with pytest.warns(UserWarning, match="costs less than the model before it"):
+            chain.fit(X, y)
+
+
+def test_given_costs_that_read_as_a_mistake_warn(digits):
+    X, y, _, _ = digits
+    stages = [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))]
+    with pytest.warns(UserWarning, match=r"stage 1 .*costs less than the model before it"):
+        NetworkSelectionClassifier(stages, costs=[5, 1], cv=3).fit(X, y)
+    with pytest.warns(UserWarning, match=r"stage 0 .*costs 0: the policies treat running it"):
+        NetworkSelectionClassifier(stages, costs=[0, 1], cv=3).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*more accurate than the last stage")
+        warnings.filterwarnings("ignore", message="The fitted routes cost more")
+        NetworkSelectionClassifier(stages, costs=[1, 5], cv=3).fit(X, y)  # rising: no warning
