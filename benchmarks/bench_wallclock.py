@@ -83,7 +83,6 @@ case; ``--two-fits`` saves about a third of that) and about 5 timing.
 
 import argparse
 import contextlib
-import gc
 import inspect
 import os
 import platform
@@ -105,6 +104,7 @@ from bench_mnist_torch import (
     load_train,
     multi_exit_forward,
     multi_exit_modules,
+    no_gc,
     scale,
     torch_threads,
     train,
@@ -365,11 +365,16 @@ def letter_case(cfg):
         f"{len(y_stage)} rows in {time.perf_counter() - t0:.1f}s; policies on {len(y_pol)}; "
         f"test {len(y_test)}"
     )
+    return ladder_case("letter network selection", models, X_pol, y_pol, X_test, y_test, cfg, notes)
+
+
+def ladder_case(name, models, X_pol, y_pol, X_test, y_test, cfg, notes):
+    """A network-selection case over fitted ``models``, frozen; the last one is the reference."""
     sizes = served_sizes(len(y_test))
 
     def make(serving):
         params = budget_params(cfg, serving, today_costs="time")
-        frozen = [(name, FrozenEstimator(m)) for name, m in models]
+        frozen = [(model_name, FrozenEstimator(m)) for model_name, m in models]
         est = NetworkSelectionClassifierCV(frozen, topology="jump", **params)
         with threads(True):
             return est.fit(X_pol, y_pol)
@@ -377,10 +382,7 @@ def letter_case(cfg):
     fits, how = fit_per_batch(make, sizes, cfg)
     notes.append(how)
     last_name, last = models[-1]
-    return Case(
-        "letter network selection", X_test, y_test, last.predict, f"{last_name}.predict", fits,
-        sizes, notes,
-    )  # fmt: skip
+    return Case(name, X_test, y_test, last.predict, f"{last_name}.predict", fits, sizes, notes)
 
 
 def mnist_data(cfg):
@@ -436,38 +438,10 @@ def mnist_ns_case(cfg, data):
         f"{len(y_tr)} rows in {time.perf_counter() - t0:.1f}s; policies on {len(y_val)}; "
         f"test {len(y_test)}; 256 rows per forward pass"
     ]
-    sizes = served_sizes(len(y_test))
-
-    def make(serving):
-        params = budget_params(cfg, serving, today_costs="time")
-        frozen = [(name, FrozenEstimator(m)) for name, m in models]
-        est = NetworkSelectionClassifierCV(frozen, topology="jump", **params)
-        with threads(True):
-            return est.fit(X_val, y_val)
-
-    fits, how = fit_per_batch(make, sizes, cfg)
-    notes.append(how)
-    last_name, last = models[-1]
-    return Case(
-        "MNIST 3-CNN ladder", X_test, y_test, last.predict, f"{last_name}.predict", fits, sizes,
-        notes,
-    )  # fmt: skip
+    return ladder_case("MNIST 3-CNN ladder", models, X_val, y_val, X_test, y_test, cfg, notes)
 
 
 # ----------------------------------------------------------------------------- timing
-class no_gc:
-    """Collect once, then keep the garbage collector off while timing."""
-
-    def __enter__(self):
-        gc.collect()
-        self.enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            gc.enable()
-
-
 def run_all(fn, batches):
     def run():
         for X_b in batches:
