@@ -262,9 +262,10 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         With measured stage times: its seconds per row at the serving batch size,
         every row running its stages (so that their calls are shared by the batch).
         """
-        if getattr(self, "stage_times_", None) is not None:
-            batch = getattr(self, "_time_batch_size", 1)
-            return reference_time(self.stage_times_, self._reference_entry(), batch)
+        timing = self._timing()
+        if timing is not None:
+            times, batch = timing
+            return reference_time(times, self._reference_entry(), batch)
         return float(self.costs_[self._reference_entry() :].sum())
 
     def _reference_router(self):

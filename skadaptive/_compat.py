@@ -46,6 +46,7 @@ __all__ = [
     "hgb_add_iterations",
     "hgb_baseline",
     "hgb_check_X",
+    "logistic_proba",
     "num_samples",
     "raw_to_proba",
     "safe_indexing",
@@ -108,6 +109,15 @@ def fast_predict_proba(model, X):
         return np.vstack([1 - y_pred, y_pred]).T if y_pred.ndim == 1 else y_pred
     if model.coef_.ndim != 2:
         return None
+    return logistic_proba(model, X)
+
+
+def logistic_proba(model, X):
+    """A fitted ``LogisticRegression``'s ``predict_proba`` on a float array, unchecked.
+
+    scikit-learn's own operations, in its order (``X @ coef_.T + intercept_``, then
+    ``expit`` of the raveled scores, or ``softmax``), so the same bits.
+    """
     scores = X @ model.coef_.T + model.intercept_
     if len(model.classes_) <= 2:
         prob = expit(scores.reshape(-1))

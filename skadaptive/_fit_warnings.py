@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from ._routing import route
+from ._routing import route_outputs
 
 REFERENCE_SLACK = 0.01  # an earlier stage this much more accurate than the reference: warn
 
@@ -21,7 +21,7 @@ class FitWarningsMixin:
                 f"{self._stage_label(int(free[0]))} costs 0: the policies treat running it as "
                 f"free (costs_={costs.tolist()}). Give every stage its cost, however small.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         if self._independent_stages and np.any(np.diff(costs) < 0):
             k = int(np.flatnonzero(np.diff(costs) < 0)[0]) + 1
@@ -30,7 +30,7 @@ class FitWarningsMixin:
                 f"{costs.tolist()}): network selection expects the models cheapest first, and "
                 "the reference is the last one.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _warn_about_the_fit(self, y, X_policy):
@@ -52,10 +52,9 @@ class FitWarningsMixin:
                     "reference that costs and accuracy targets are measured against is not the "
                     "best model here.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=5,
                 )
-        stage_fn = lambda k, rows: outputs[rows, k]  # noqa: E731
-        res = route(stage_fn, len(outputs), self.policy_, X_policy, self.costs_)
+        res = route_outputs(outputs, self.policy_, X_policy, self.costs_)
         mean_cost, reference = float(np.mean(res.cost)), self._reference_cost()
         if mean_cost > reference * (1 + 1e-9):
             warnings.warn(
@@ -64,5 +63,5 @@ class FitWarningsMixin:
                 "that does not answer them before the reference. Raise cost_weight, use "
                 "topology='jump' (network selection) or drop the first stage.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )

@@ -14,14 +14,15 @@ decision has nothing to learn.
 """
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import softmax
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import metadata_routing as mr
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import logistic_proba
 from ._losses import check_outputs, output_classes
-from ._routing import route
+from ._routing import route_outputs
 from ._validation import check_costs
 
 __all__ = ["BaseRouter", "ConstantPolicy", "exit_probability"]
@@ -215,8 +216,7 @@ class BaseRouter(BaseEstimator):
             raise ValueError("features='proba+X' needs X; pass X= to route.")
         if X is not None:
             X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
-        n_samples = outputs.shape[0]
-        return route(lambda k, rows: outputs[rows, k], n_samples, self, X, self.costs_)
+        return route_outputs(outputs, self, X, self.costs_)
 
     def predict_proba(self, stage_outputs, X=None):
         """Class probabilities of the stage that answers each row.
@@ -439,9 +439,9 @@ def exit_probability(policy, n_rows, features):
 def _binary_logistic_exit(policy, X):
     """``predict_proba(X)[:, 0]`` of a binary LogisticRegression, without its input check.
 
-    The same operations as scikit-learn's (``X @ coef_.T + intercept_``, raveled,
-    ``expit``, ``1 - p``), so the same bits; the check costs ~0.1 ms a call, the
-    arithmetic a few microseconds on one row.  None for anything else.
+    :func:`~skadaptive._compat.logistic_proba`: scikit-learn's operations, so the same
+    bits; the check costs ~0.1 ms a call, the arithmetic a few microseconds on one
+    row.  None for anything else.
     """
     if not (
         isinstance(policy, LogisticRegression)
@@ -453,8 +453,7 @@ def _binary_logistic_exit(policy, X):
         and np.array_equal(policy.classes_, [0, 1])
     ):
         return None
-    prob = expit((X @ policy.coef_.T + policy.intercept_).reshape(-1))
-    return 1 - prob
+    return logistic_proba(policy, X)[:, 0]
 
 
 for _cls in (BaseRouter, ConstantPolicy):

@@ -21,6 +21,16 @@ def route_cost(path, costs):
     return path @ np.asarray(costs, dtype=float)
 
 
+def route_outputs(outputs, router, X=None, costs=None):
+    """:func:`route` on stage outputs computed beforehand, ``outputs[row, stage]``.
+
+    ``outputs`` is an array of shape (n_samples, n_stages, n_classes); the stages'
+    work is a lookup, so this is the routing alone (the routers' own ``route``, and
+    ``fit``'s checks on the out-of-fold outputs).
+    """
+    return route(lambda k, rows: outputs[rows, k], len(outputs), router, X, costs)
+
+
 def route(stage_fn, n_samples, router, X=None, costs=None):
     """Route ``n_samples`` rows through the router's ``n_stages_`` stages.
 

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 
 from ._compat import num_samples
-from ._routing import route
+from ._routing import route_outputs
 from ._rows import safe_rows
 from ._stages import stage_outputs
 from ._timing import (
@@ -51,8 +51,7 @@ class TimeAwareMixin:
         X = self._validate_X(X, reset=False)
         with self._stage_config(X):
             policy_X = X if self.policy_.uses_X else None
-            stage_fn = lambda k, rows: outputs[rows, k]  # noqa: E731
-            res = route(stage_fn, num_samples(X), self.policy_, policy_X, self.costs_)
+            res = route_outputs(outputs, self.policy_, policy_X, self.costs_)
         return self.classes_[np.argmax(res.proba, axis=1)]
 
     def _timing(self):
