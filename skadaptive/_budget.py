@@ -37,7 +37,7 @@ from ._compat import Interval
 from ._fitting import progress_bar
 from ._losses import stage_losses
 from ._plain_routers import HybridPolicy, ThresholdPolicy
-from ._routing import route
+from ._routing import route_outputs
 from ._rows import optional_rows
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
 from ._timing import expected_time, reach_fractions
@@ -259,7 +259,7 @@ def _check_target_scale(name, value):
             f"max_accuracy_loss={value!r} allows {100 * value:g} points of accuracy loss (it is "
             f"a fraction: 0.01 = one point); for {value:g} %, pass {value / 100:g}.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=6,
         )
     if name == "max_relative_cost" and value >= 1:
         warnings.warn(
@@ -267,7 +267,7 @@ def _check_target_scale(name, value):
             "alone meets it, and budget mode picks the most accurate candidate. A budget is a "
             "fraction of the reference's cost (0.5 = half).",
             UserWarning,
-            stacklevel=4,
+            stacklevel=6,
         )
 
 
@@ -293,7 +293,7 @@ class BudgetMixin:
 
         Checked before the stages are fitted.
         """
-        given = {name: getattr(self, name) for name in TARGETS if getattr(self, name) is not None}
+        given = self._given_targets()
         if len(given) != 1:
             raise ValueError(
                 "Pass exactly one of max_accuracy_loss, max_cost and max_relative_cost; got "
@@ -310,11 +310,13 @@ class BudgetMixin:
         _check_target_scale(name, value)
         return name, value
 
+    def _given_targets(self):
+        """The targets given (``fit`` checks at its start that there is exactly one)."""
+        return {name: getattr(self, name) for name in TARGETS if getattr(self, name) is not None}
+
     def _target(self):
         """The target of the parameters ``fit`` checked at its start."""
-        ((name, value),) = (
-            (name, getattr(self, name)) for name in TARGETS if getattr(self, name) is not None
-        )
+        ((name, value),) = self._given_targets().items()
         if name == "max_accuracy_loss":
             return Target("loss", value)
         if name == "max_relative_cost":
@@ -374,8 +376,7 @@ class BudgetMixin:
         if family != "reference" and setup["target"].kind == "loss":
             # Refitted on every row, a candidate can come out dearer than the reference,
             # which meets a loss target by definition: take the reference then.
-            stage_fn = lambda k, rows: outputs[rows, k]  # noqa: E731
-            res = route(stage_fn, len(outputs), router, X, self.costs_)
+            res = route_outputs(outputs, router, X, self.costs_)
             cost = np.average(res.cost, weights=sample_weight)
             if cost > setup["reference_cost"] * (1 + 1e-9):
                 logger.info(

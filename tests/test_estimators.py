@@ -479,7 +479,8 @@ def test_a_loss_target_that_reads_as_a_percentage_is_refused_or_warned(digits):
         NetworkSelectionClassifierCV(stages, max_accuracy_loss=1, costs=[1, 5]).fit(X, y)
     with pytest.warns(UserWarning, match=r"allows 50 points.*pass 0.005") as caught:
         NetworkSelectionClassifierCV(stages, max_accuracy_loss=0.5, costs=[1, 5], cv=3).fit(X, y)
-    assert len([w for w in caught if "allows 50 points" in str(w.message)]) == 1  # once a fit
+    ours = [w for w in caught if "allows 50 points" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__  # once a fit, at the caller's line
     with pytest.warns(UserWarning, match="at least the reference's own cost"):
         NetworkSelectionClassifierCV(stages, max_relative_cost=1.5, costs=[1, 5], cv=3).fit(X, y)
 
@@ -493,8 +494,9 @@ def test_fit_warns_when_the_reference_is_not_the_best_model_or_routes_cost_more(
         costs=[1, 5],
         cv=3,
     )
-    with pytest.warns(UserWarning, match=r"stage 0 .* more accurate than the last stage .*\("):
+    with pytest.warns(UserWarning, match=r"stage 0 .* more accurate than the last stage .*\(") as w:
         weak_last.fit(X, y)
+    assert {r.filename for r in w} == {__file__}  # the warnings point at the caller's line
     # a first stage that answers nothing well, in a chain with a large cost of its own: every
     # row runs it and then the reference
     chain = NetworkSelectionClassifier(
@@ -512,8 +514,9 @@ def test_fit_warns_when_the_reference_is_not_the_best_model_or_routes_cost_more(
 def test_given_costs_that_read_as_a_mistake_warn(digits):
     X, y, _, _ = digits
     stages = [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))]
-    with pytest.warns(UserWarning, match=r"stage 1 .*costs less than the model before it"):
+    with pytest.warns(UserWarning, match=r"stage 1 .*costs less than the model before it") as w:
         NetworkSelectionClassifier(stages, costs=[5, 1], cv=3).fit(X, y)
+    assert {r.filename for r in w} == {__file__}
     with pytest.warns(UserWarning, match=r"stage 0 .*costs 0: the policies treat running it"):
         NetworkSelectionClassifier(stages, costs=[0, 1], cv=3).fit(X, y)
     with warnings.catch_warnings():
