@@ -10,12 +10,12 @@ import pytest
 from scipy.stats import binom
 
 from skadaptive._guarantee import (
+    betting_pvalue,
     binomial_lower,
     binomial_upper,
     fixed_sequence,
     loss_increase_pvalue,
     loss_increase_upper,
-    mean_cost_pvalue,
 )
 
 DELTA = 0.1
@@ -107,13 +107,45 @@ def test_a_zero_target_needs_evidence_that_the_candidate_is_better():
     assert loss_increase_pvalue(better, same, 0.0) < DELTA
 
 
-def test_the_cost_p_value_is_valid():
+def test_betting_is_valid_at_the_boundary_of_the_null():
+    """Loss increases of -1, 0, +1 with mean exactly at the target, and two-valued costs
+    with mean exactly at the budget: P(p <= delta) <= delta."""
     rng = np.random.default_rng(4)
-    n, upper, budget = 400, 10.0, 3.0
-    # costs of 1 or 10 with mean exactly at the budget: the null's boundary
-    draws = np.where(rng.random((N_SIM, n)) < (budget - 1) / 9, 10.0, 1.0)
-    margins = (budget - draws.mean(axis=1)) / upper
-    p = np.where(margins <= 0, 1.0, np.exp(-2 * n * np.maximum(margins, 0) ** 2))
-    assert np.mean(p <= DELTA) <= DELTA + SLACK
-    assert mean_cost_pvalue(draws[0], budget, upper) == pytest.approx(p[0])
-    assert mean_cost_pvalue(np.ones(n), budget, upper) < 1e-6
+    n, n_sim, target = 500, 1500, 0.01
+    slack = 3 * np.sqrt(DELTA * (1 - DELTA) / n_sim)
+    u = rng.random((n_sim, n))
+    increases = np.where(u < 0.04, 1, np.where(u < 0.07, -1, 0))  # mean 0.01
+    rejected = [betting_pvalue(d, target, -1, 1, DELTA) <= DELTA for d in increases]
+    assert np.mean(rejected) <= DELTA + slack
+    budget = 3.0
+    costs = np.where(rng.random((n_sim, n)) < (budget - 1) / 9, 10.0, 1.0)  # mean 3
+    rejected = [betting_pvalue(c, budget, 0, 10, DELTA) <= DELTA for c in costs]
+    assert np.mean(rejected) <= DELTA + slack
+
+
+def test_betting_certifies_smaller_margins_than_the_union_bound():
+    """3,000 calibration rows, 1% worse and 1% better than the reference plus a true increase
+    of 0.2 points, target 1 point: betting certifies more often than the union bound, and
+    almost always when the candidate is as good as the reference."""
+    rng = np.random.default_rng(5)
+    n, n_sim, target = 3000, 300, 0.01
+    betting, union = [], []
+    for _ in range(n_sim):
+        u = rng.random(n)
+        d = np.where(u < 0.012, 1, np.where(u < 0.022, -1, 0))
+        betting.append(betting_pvalue(d, target, -1, 1, DELTA) <= DELTA)
+        union.append(loss_increase_upper(np.sum(d == 1), np.sum(d == -1), n, DELTA) <= target)
+    assert np.mean(betting) > np.mean(union) + 0.03
+    same = np.where(rng.random(n) < 0.01, 1, 0) - np.where(rng.random(n) < 0.01, 1, 0)
+    assert betting_pvalue(same, target, -1, 1, DELTA) <= DELTA
+
+
+def test_betting_edge_cases_and_errors():
+    assert betting_pvalue([0.5, 0.2], 1.0, 0, 1, DELTA) <= 1e-11  # the bound is the maximum
+    assert betting_pvalue([0.5, 0.2], -0.1, 0, 1, DELTA) == 1.0  # below every possible value
+    assert betting_pvalue([], 0.5, 0, 1, DELTA) == 1.0
+    assert betting_pvalue(np.zeros(5), 0.0, -1, 1, DELTA) == 1.0  # no evidence of "better"
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        betting_pvalue([0.5, 2.0], 0.5, 0, 1, DELTA)
+    with pytest.raises(ValueError, match="lo < hi"):
+        betting_pvalue([0.5], 0.5, 1, 1, DELTA)
