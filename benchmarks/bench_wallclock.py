@@ -726,8 +726,8 @@ def describe_fits(case):
         chosen = est.best_family_
         if est.cost_weight_ is not None:
             chosen += f", cost_weight={est.cost_weight_:.3g}"
-        if est.target_scale_ is not None:
-            chosen += f", target_scale={est.target_scale_:g}"
+        if est.cost_fraction_ is not None:
+            chosen += f", cost_fraction={est.cost_fraction_:.3g}"
         head = f"fit for serving_batch_size={est.serving_batch_size}" if TIME_AWARE else "fit"
         head += f" (timed at batch {batches})"
         log(

@@ -6,7 +6,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseAdaptiveClassifier
-from ._budget import check_cost_weights
+from ._candidates import check_cost_weights
 from ._compat import HasMethods, StrOptions, validate_parameter_constraints
 from ._display_points import accuracy as _accuracy
 from ._display_points import check_training_labels as _check_training_labels
@@ -84,7 +84,7 @@ class CostAccuracyDisplay:
         Per-row cost of the non-adaptive reference.
     operating_point : dict, default=None
         A fitted estimator's own ``cost``, ``accuracy`` and ``cost_weight`` (and, for
-        the budget estimators, the chosen ``family`` and ``target_scale``).
+        the budget estimators, the chosen ``family`` and ``cost_fraction``).
     evaluation : str, default=""
         How the learned path was made honest (``"held-out"`` or ``"cross-fitted ..."``).
     name : str, default=None
@@ -464,7 +464,7 @@ class CostAccuracyDisplay:
 def _describe(operating_point):
     """The legend's words for a fitted estimator's router."""
     knobs = [operating_point.family] if operating_point.get("family") else []
-    for knob in ("cost_weight", "target_scale"):
+    for knob in ("cost_weight", "cost_fraction"):
         if operating_point.get(knob) is not None:
             knobs.append(f"{knob}={operating_point[knob]:g}")
     return ", ".join(["fitted", *knobs])

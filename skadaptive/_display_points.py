@@ -1,7 +1,7 @@
 """The numbers behind :class:`~skadaptive.plotting.CostAccuracyDisplay` (no matplotlib).
 
 Every point of the plot, evaluated on given stage outputs: the learned path (budget
-mode's lambda sweep, :func:`skadaptive._budget.learned_path`, held out or
+mode's lambda sweep, :func:`skadaptive._candidates.learned_path`, held out or
 cross-fitted), maximum-probability thresholds, the oracle and each stage alone.
 """
 
@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch
 
-from ._budget import learned_path
+from ._candidates import learned_path
 from ._losses import stage_losses
 from ._plain_routers import ThresholdPolicy
 from ._policy import RoutingPolicy
@@ -38,7 +38,7 @@ def learned_path_points(template, cost_weights, fit, evaluate, cv):
 
     ``fit`` and ``evaluate`` are ``(outputs, y, X)``.  With ``cv`` (then ``fit`` is None) the
     policies are cross-fitted on ``evaluate``: each row is routed by a policy that did not
-    learn from it.  The policies come from :func:`skadaptive._budget.learned_path`, the
+    learn from it.  The policies come from :func:`skadaptive._candidates.learned_path`, the
     lambda sweep of budget mode.
     """
     outputs, y, X = evaluate

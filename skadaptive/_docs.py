@@ -116,9 +116,11 @@ memory : str, joblib.Memory or None, default=None
     "max_accuracy_loss": """
 max_accuracy_loss : float, default=None
     Target: accuracy at most this much below the reference's (0.01 = one
-    percentage point), as mean loss on held-out folds (error rate for the
-    zero-one loss).  The reference is the most expensive model alone (network
-    selection) or the full model (early exit).""",
+    percentage point), as mean loss (error rate for the zero-one loss).  The
+    reference is the most expensive model alone (network selection) or the full
+    model (early exit).  Without ``confidence``, a candidate meets it when its
+    held-out loss increase plus one standard error does (the margin corrects for
+    choosing the cheapest of many noisy estimates); 0 asks for no loss at all.""",
     "max_cost": """
 max_cost : float, default=None
     Target: mean cost per row at most this, in the units of ``costs_``.""",
@@ -141,6 +143,24 @@ selection_cv : int or cross-validation generator, default=5
     Folds of the out-of-fold outputs on which candidates are compared (an int
     means a shuffled ``StratifiedKFold`` seeded by ``random_state``); they run in
     parallel with ``n_jobs``.""",
+    "confidence": """
+confidence : float in (0, 1), default=None
+    Guarantee mode.  With ``confidence=0.9``, the target is met on new rows from
+    the training rows' distribution with probability at least 0.9 over the
+    calibration rows: ``calibration_size`` of the rows are set aside, the
+    candidates are chosen and fitted on the others, and the candidates on their
+    cost-loss frontier are tested on the calibration rows in a fixed order
+    (Learn then Test, with betting p-values; see the user guide).  The router
+    served is the one tested, fitted on the selection rows, not refitted.  When
+    none passes, a :class:`~skadaptive.exceptions.GuaranteeWarning` says so and
+    the reference (accuracy target) or stage 0 alone (cost target) is served.
+    Stages fitted here are cross-fitted: the guarantee is about the out-of-fold
+    stages; prefit (frozen) stages are exactly the ones served.  Needs losses in
+    [0, 1] and no ``sample_weight``.""",
+    "calibration_size": """
+calibration_size : float or int, default=0.3
+    With ``confidence``: the fraction (or number) of rows kept for testing the
+    candidates, stratified by class.""",
 }
 
 ATTRIBUTES = {
@@ -208,11 +228,17 @@ feature_names_in_ : ndarray of shape (n_features_in_,)
 cv_results_ : dict of ndarray
     One entry per candidate: ``family`` (also ``"reference"``: every row
     answered by the reference, the safe fallback), ``cost_weight`` (NaN for
-    thresholds), ``target_scale`` (the factor of the target the thresholds were
-    tuned for on the training folds; NaN for learned), ``mean_test_loss``,
-    ``std_test_loss``, ``mean_test_accuracy`` (zero-one loss only),
-    ``mean_test_cost``, ``std_test_cost``, ``mean_test_relative_cost`` (cost as a
-    fraction of the reference's, positive); and ``reference_loss``.""",
+    thresholds), ``cost_fraction`` (the cost budget, as a fraction of the
+    reference's, the thresholds were tuned for on the training folds; NaN for
+    learned), ``mean_test_loss``, ``std_test_loss``, ``mean_test_accuracy``
+    (zero-one loss only), ``test_loss_increase`` (over the reference, pooled over
+    the held-out rows) with ``test_loss_increase_lower`` and
+    ``test_loss_increase_upper`` (a normal interval at ``confidence``, or 0.9,
+    that ignores the choice among candidates), ``mean_test_cost``,
+    ``std_test_cost``, ``mean_test_relative_cost`` and ``std_test_relative_cost``
+    (cost as a fraction of the reference's); and ``reference_loss``.  With
+    ``confidence``, these are on the selection rows, and ``p_value`` (NaN where
+    not tested) and ``certified`` say what the calibration rows showed.""",
     "best_index_": """
 best_index_ : int
     The chosen candidate.""",
@@ -222,10 +248,17 @@ best_family_ : str
     "cost_weight_": """
 cost_weight_ : float or None
     The chosen lambda (learned and hybrid).""",
-    "target_scale_": """
-target_scale_ : float or None
-    The factor of the target the chosen thresholds were tuned for (thresholds
-    and hybrid).""",
+    "cost_fraction_": """
+cost_fraction_ : float or None
+    The cost budget, as a fraction of the reference's, the chosen thresholds
+    were tuned for (thresholds and hybrid).""",
+    "estimate_": """
+estimate_ : dict
+    What the chosen router promises: ``loss_increase`` over the reference and
+    ``relative_cost``, each with an ``..._interval`` (normal, at ``level``), the
+    ``rows`` they were measured on (``"calibration"``, or ``"held-out folds"``
+    where the chosen candidate was then refitted on every row), ``n_rows``, and
+    ``certified`` (guarantee mode found a candidate that meets the target).""",
 }
 
 

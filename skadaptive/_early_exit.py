@@ -156,6 +156,8 @@ class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
         families=FAMILIES,
         cost_weights=None,
         selection_cv=5,
+        confidence=None,
+        calibration_size=0.3,
         exits=None,
         costs=None,
         serving_batch_size=100,
@@ -176,6 +178,8 @@ class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
         self.families = families
         self.cost_weights = cost_weights
         self.selection_cv = selection_cv
+        self.confidence = confidence
+        self.calibration_size = calibration_size
         self.exits = exits
         self.costs = costs
         self.serving_batch_size = serving_batch_size
@@ -226,9 +230,9 @@ EarlyExitClassifierCV.__doc__ = docstring(
     ... ).fit(X[:1200], y[:1200])
     >>> relative_cost = clf.cv_results_["mean_test_relative_cost"][clf.best_index_]
     >>> clf.best_family_, round(float(relative_cost), 3)   # within max_relative_cost
-    ('thresholds', 0.289)
+    ('thresholds', 0.298)
     >>> round(float(clf.predict_cost(X[1200:]).mean()) / 40, 2)   # a fraction of the full model
-    0.3
+    0.32
     """,
     [
         "estimator",
@@ -238,6 +242,8 @@ EarlyExitClassifierCV.__doc__ = docstring(
         "families",
         "cost_weights",
         "selection_cv",
+        "confidence",
+        "calibration_size",
         "exits",
         "costs_exits",
         "serving_batch_size",
@@ -248,7 +254,8 @@ EarlyExitClassifierCV.__doc__ = docstring(
         "best_index_",
         "best_family_",
         "cost_weight_",
-        "target_scale_",
+        "cost_fraction_",
+        "estimate_",
         "policy_budget",
         *_ATTRIBUTES,
         *_ATTRIBUTES_AFTER,

@@ -12,6 +12,10 @@ REFERENCE_SLACK = 0.01  # an earlier stage this much more accurate than the refe
 class FitWarningsMixin:
     """``_warn_about_the_fit``, for :class:`~skadaptive._base.BaseAdaptiveClassifier`."""
 
+    def _router_messages(self):
+        """``(message, category)`` pairs that the router's fit leaves for the end of ``fit``."""
+        return []
+
     def _warn_about_the_costs(self):
         """Warn about given costs that read as a mistake: a zero, or a ladder that gets cheaper."""
         costs = self.costs_
@@ -40,6 +44,8 @@ class FitWarningsMixin:
         it misleading; routes that cost more than the reference (a weak first stage
         sends most rows on) make the system slower than no routing at all.
         """
+        for message, category in self._router_messages():
+            warnings.warn(message, category, stacklevel=5)
         outputs = self.oof_outputs_
         if self.loss == "zero_one":
             right = self.classes_[outputs.argmax(axis=2)] == np.asarray(y)[:, None]

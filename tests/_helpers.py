@@ -119,6 +119,21 @@ def two_stage_ladder(nb=None, **kwargs):
     )
 
 
+def budget_ladder(**kwargs):
+    """The same ladder in budget mode, with a short lambda path and 4 selection folds."""
+    from skadaptive import NetworkSelectionClassifierCV
+
+    kwargs.setdefault("cost_weights", [0.0, 0.003, 0.01, 0.03, 0.1, 0.3])
+    return NetworkSelectionClassifierCV(
+        [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))],
+        costs=[1, 10],
+        cv=3,
+        selection_cv=4,
+        random_state=0,
+        **kwargs,
+    )
+
+
 # -- checks ---------------------------------------------------------------------------------
 
 ROUTE_KEYS = ("proba", "stage", "path", "cost")

@@ -12,7 +12,7 @@ from skadaptive import (
     NetworkSelectionClassifier,
     NetworkSelectionClassifierCV,
 )
-from skadaptive._budget import DEFAULT_COST_WEIGHTS
+from skadaptive._candidates import DEFAULT_COST_WEIGHTS
 
 mpl = pytest.importorskip("matplotlib")
 mpl.use("Agg")

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from _helpers import split_digits, two_stage_ladder
+from _helpers import budget_ladder, split_digits, two_stage_ladder
 from joblib import Memory
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import norm
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -174,28 +175,22 @@ def test_budget_scoring_in_a_pipeline_grid_search(digits, tmp_path):
     assert reference_accuracy_scorer(fitted, X_test, y_test) == pytest.approx(expected)
 
 
-def budget_ladder(**kwargs):
-    from skadaptive import NetworkSelectionClassifierCV
-
-    kwargs.setdefault("cost_weights", [0.0, 0.003, 0.01, 0.03, 0.1, 0.3])
-    return NetworkSelectionClassifierCV(
-        [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))],
-        costs=[1, 10],
-        cv=3,
-        selection_cv=4,
-        random_state=0,
-        **kwargs,
-    )
-
-
 @pytest.mark.parametrize("max_loss", [0.0, 0.01, 0.03])
 def test_budget_mode_meets_an_accuracy_target_on_held_out_folds(digits, max_loss):
+    """The cheapest candidate whose held-out loss increase plus one standard error meets
+    the target (the margin corrects for choosing among many noisy estimates)."""
     X, y, X_test, y_test = digits
     clf = budget_ladder(max_accuracy_loss=max_loss).fit(X, y)
     res, best = clf.cv_results_, clf.best_index_
     loss, cost = res["mean_test_loss"], res["mean_test_cost"]
-    ok = loss <= res["reference_loss"] + max_loss + 1e-12
+    increase = res["test_loss_increase"]
+    se = (res["test_loss_increase_upper"] - increase) / norm.ppf(0.95)
+    ok = increase + se <= max_loss + 1e-12
     assert ok[best]
+    # the pooled increase is the mean loss over the folds' rows, less the reference's
+    assert_allclose(increase, loss - res["reference_loss"], atol=1e-12)
+    assert clf.estimate_["rows"] == "held-out folds" and not clf.estimate_["certified"]
+    assert clf.estimate_["loss_increase"] == pytest.approx(increase[best])
     if clf.best_family_ != "reference":
         assert cost[best] == cost[ok].min()  # the cheapest candidate that meets it
     else:  # or the reference, when that one came out dearer once refitted on every row
@@ -229,7 +224,7 @@ def test_budget_mode_families_give_their_routers(digits):
         clf = budget_ladder(max_relative_cost=0.5, families=[family]).fit(X, y)
         assert clf.best_family_ == family and isinstance(clf.policy_, kind)
         assert (clf.cost_weight_ is None) == (family == "thresholds")
-        assert (clf.target_scale_ is None) == (family == "learned")
+        assert (clf.cost_fraction_ is None) == (family == "learned")
         stage = clf.apply(X_test)
         outputs = np.stack(list(clf.staged_predict_proba(X_test)), axis=1)
         assert_array_equal(stage, clf.policy_.apply(outputs))
@@ -317,7 +312,7 @@ def test_budget_mode_gives_the_same_path_with_parallel_folds(digits):
     X, y, X_test, _ = digits
     one = budget_ladder(max_accuracy_loss=0.01).fit(X, y)
     two = budget_ladder(max_accuracy_loss=0.01, n_jobs=2).fit(X, y)
-    for key in ["mean_test_loss", "mean_test_cost", "cost_weight", "target_scale"]:
+    for key in ["mean_test_loss", "mean_test_cost", "cost_fraction", "test_loss_increase"]:
         assert_allclose(two.cv_results_[key], one.cv_results_[key])
     assert_array_equal(two.cv_results_["family"], one.cv_results_["family"])
     assert_array_equal(two.predict(X_test), one.predict(X_test))
@@ -346,5 +341,56 @@ def test_budget_mode_takes_the_reference_when_the_refitted_choice_costs_more(dig
     assert clf.cv_results_["family"][picked] == "thresholds"  # cheaper on held-out folds
     assert clf.best_family_ == "reference"
     assert clf.cv_results_["family"][clf.best_index_] == "reference"
-    assert clf.cost_weight_ is None and clf.target_scale_ is None
+    assert clf.cost_weight_ is None and clf.cost_fraction_ is None
     assert_allclose(clf.predict_cost(X_test), 10.0)
+
+
+def test_retarget_chooses_as_a_fresh_fit_without_refitting_the_candidates(digits, monkeypatch):
+    """No candidate depends on the target, so a fitted estimator re-chosen for another
+    target is the estimator fitted for it; only the chosen candidate is fitted again."""
+    import skadaptive._candidates as candidates
+
+    X, y, X_test, _ = digits
+    tight = budget_ladder(max_accuracy_loss=0.0).fit(X, y)
+    before = tight.predict_proba(X_test)
+    calls = []
+    real = candidates.learned_path
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(candidates, "learned_path", counting)
+    for target in [dict(max_accuracy_loss=0.02), dict(max_relative_cost=0.4)]:
+        calls.clear()
+        again = tight.retarget(**target)
+        assert len(calls) <= 1  # the chosen candidate's one policy fit, at most
+        monkeypatch.setattr(candidates, "learned_path", real)
+        fresh = budget_ladder(**target).fit(X, y)
+        monkeypatch.setattr(candidates, "learned_path", counting)
+        assert again.get_params()["max_accuracy_loss"] == target.get("max_accuracy_loss")
+        assert again.best_index_ == fresh.best_index_
+        assert_allclose(again.predict_proba(X_test), fresh.predict_proba(X_test))
+        for key in ["test_loss_increase", "mean_test_cost"]:
+            assert_allclose(again.cv_results_[key], fresh.cv_results_[key])
+    # the estimator it came from is untouched
+    assert tight.max_accuracy_loss == 0.0 and tight.max_relative_cost is None
+    assert_array_equal(tight.predict_proba(X_test), before)
+
+
+def test_retarget_with_confidence_and_errors(digits):
+    X, y, X_test, _ = digits
+    guaranteed = budget_ladder(max_accuracy_loss=0.05, confidence=0.9, calibration_size=0.5)
+    guaranteed.fit(X, y)
+    again = guaranteed.retarget(max_accuracy_loss=0.03)
+    fresh = budget_ladder(max_accuracy_loss=0.03, confidence=0.9, calibration_size=0.5).fit(X, y)
+    assert again.estimate_ == fresh.estimate_
+    assert_allclose(again.predict_proba(X_test), fresh.predict_proba(X_test))
+    plain = again.retarget(max_accuracy_loss=0.03, confidence=None)  # evaluated again
+    assert plain.estimate_["rows"] == "held-out folds"
+    with pytest.raises(ValueError, match="exactly one of max_accuracy_loss"):
+        again.retarget(max_accuracy_loss=0.01, max_cost=2.0)
+    with pytest.raises(ValueError, match="features='proba\\+X'"):
+        budget_ladder(max_accuracy_loss=0.05, features="proba+X").fit(X, y).retarget(
+            max_accuracy_loss=0.01
+        )

@@ -390,7 +390,7 @@ def test_per_exit_policy_errors(threshold, match):
 
 def test_one_selection_rule_everywhere():
     """Budget mode, the threshold search and the refit rules pick alike (skadaptive._choice)."""
-    from skadaptive._budget import Target
+    from skadaptive._candidates import Target
     from skadaptive._choice import best_under
     from skadaptive._thresholds import _pick
     from skadaptive.metrics import cheapest_within, most_accurate_under
@@ -409,7 +409,7 @@ def test_one_selection_rule_everywhere():
             else:
                 assert loss[i] == loss.min()
             assert _pick(cost, loss, None, max_loss)[0] == i
-            assert Target("loss", max_loss).choose(loss, cost, 0.0) == i
+            assert Target("loss", max_loss).choose(loss, cost) == i
             results = {
                 "mean_test_accuracy": 0.9 - loss,
                 "mean_test_reference_accuracy": np.full(n, 0.9),
@@ -421,6 +421,6 @@ def test_one_selection_rule_everywhere():
             if met:
                 assert loss[i] == loss[cost <= max_cost].min()
             assert _pick(cost, loss, max_cost, None)[0] == i
-            assert Target("cost", max_cost).choose(loss, cost, 0.0) == i
+            assert Target("cost", max_cost).choose(loss, cost) == i
             results = {"mean_test_accuracy": 1 - loss, "mean_test_neg_relative_cost": -cost}
             assert most_accurate_under(max_cost)(results) == i
