@@ -228,15 +228,38 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         if not reset and is_plain_float_array(self, X):
             return X
         flags = self._input_flags_
-        return validate_data(
-            self,
-            X,
-            y,
-            reset=reset,
-            accept_sparse=["csr"] if flags["sparse"] else False,
-            dtype=None,
-            ensure_all_finite="allow-nan" if flags["allow_nan"] else True,
+        try:
+            return validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                accept_sparse=["csr"] if flags["sparse"] else False,
+                dtype=None,
+                ensure_all_finite="allow-nan" if flags["allow_nan"] else True,
+            )
+        except ValueError as exc:
+            if "contains NaN" not in str(exc):
+                raise
+            raise ValueError(f"{exc} {self._nan_hint()}") from exc
+
+    def _nan_hint(self):
+        """Which stages cannot take NaN, and what to do about it."""
+        templates = self._stage_templates()
+        labels = [
+            f"stage {k} ({name!r}: {type(unfrozen(t)).__name__})"
+            for k, (name, t) in enumerate(zip(self._template_names(), templates))
+            if not get_tags(t).input_tags.allow_nan
+        ]
+        return (
+            f"It reaches {', '.join(labels)}, which cannot take NaN. Impute the missing values "
+            "first (a Pipeline with sklearn.impute.SimpleImputer, for example), or use stages "
+            "that take NaN (HistGradientBoostingClassifier does)."
         )
+
+    def _template_names(self):
+        """The stages' names before fit (the estimator's parameters)."""
+        return ["estimator"]
 
     def _check_cv(self, y, cv):
         """``cv`` as a splitter; an int means a shuffled StratifiedKFold seeded by random_state."""

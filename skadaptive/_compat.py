@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.parallel import _get_threadpool_controller
 from sklearn.utils.validation import _check_sample_weight, _num_samples
 
 __all__ = [
@@ -55,6 +56,15 @@ __all__ = [
 
 num_samples = _num_samples
 safe_indexing = _safe_indexing
+
+
+def one_blas_thread():
+    """A context in which BLAS runs one thread (as scikit-learn's KMeans does internally).
+
+    Policy fits are many and small: BLAS threads cost more in start-up and in fighting
+    over the cores than they gain; parallelism comes from ``n_jobs`` instead.
+    """
+    return _get_threadpool_controller().limit(limits=1, user_api="blas")
 
 
 def fit_context(method):

@@ -30,9 +30,10 @@ estimator : estimator
     "exits": """
 exits : sequence of int or float, default=None
     For tree ensembles: the number of trees (boosting iterations) after which
-    each exit answers, increasing; floats in (0, 1] are fractions of the
-    fitted trees.  ``None`` means ``(0.125, 0.25, 0.5, 1.0)``.  Must be None for
-    a protocol model, which defines its own exits.""",
+    each exit answers, increasing, the last one all of the fitted trees (the
+    reference); floats in (0, 1] are fractions of the fitted trees.  ``None``
+    means ``(0.125, 0.25, 0.5, 1.0)``.  Must be None for a protocol model, which
+    defines its own exits.""",
     "costs_ladder": """
 costs : array-like of shape (n_estimators,), "time" or None, default=None
     The cost of running each model, in any unit (FLOPs, ms).  ``None`` or

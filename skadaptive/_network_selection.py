@@ -93,6 +93,9 @@ class _NetworkSelectionBase(BaseAdaptiveClassifier, _BaseComposition):
     def _stage_names(self):
         return [name for name, _ in self.estimators]
 
+    def _template_names(self):
+        return self._stage_names()
+
     def _stage_label(self, k):
         return f"stage {k} ({self._stage_names()[k]!r})"
 

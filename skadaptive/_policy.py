@@ -17,7 +17,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._compat import HasMethods, Interval, LinearClassifierMixin, StrOptions, fit_context
+from ._compat import (
+    HasMethods,
+    Interval,
+    LinearClassifierMixin,
+    StrOptions,
+    fit_context,
+    one_blas_thread,
+)
 from ._features import FeatureBuilder
 from ._losses import output_classes, stage_losses
 from ._reduction import learn_policies
@@ -296,14 +303,15 @@ class RoutingPolicy(BaseRouter):
             self.policies_[(node, kind)] = policy
             return policy.predict(features)
 
-        realised, _ = learn_policies(
-            losses,
-            self.normalized_costs_,
-            float(self.cost_weight),
-            fit_decision,
-            jump=self.topology == "jump",
-            sample_weight=sample_weight,
-        )
+        with one_blas_thread():  # many small fits: parallelism comes from n_jobs instead
+            realised, _ = learn_policies(
+                losses,
+                self.normalized_costs_,
+                float(self.cost_weight),
+                fit_decision,
+                jump=self.topology == "jump",
+                sample_weight=sample_weight,
+            )
         self.train_objective_ = float(np.average(realised, weights=sample_weight))
         return self
 

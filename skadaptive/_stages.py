@@ -183,6 +183,13 @@ def resolve_exits(exits, n_total):
             f"exits {exits!r} give tree counts {counts}, which must increase strictly within "
             f"1..{n_total} (the number of fitted trees or boosting iterations)."
         )
+    if counts[-1] != n_total:
+        raise ValueError(
+            f"exits {exits!r} stop after {counts[-1]} of the model's {n_total} fitted trees "
+            "(boosting iterations): the last exit is the reference, the whole model. End "
+            f"exits with {n_total} (or 1.0), or fit the model with {counts[-1]} trees if that "
+            "is the model you mean to serve."
+        )
     return counts
 
 
@@ -210,8 +217,9 @@ class TreeEnsembleExits:
     exits : sequence of int or float, default=None
         The number of trees (boosting iterations) after which each exit answers:
         integers are tree counts, floats in (0, 1] fractions of the fitted trees
-        (rounded, at least 1).  At least 2 exits, strictly increasing, at most the
-        number of fitted trees.  ``None`` means ``(0.125, 0.25, 0.5, 1.0)``.
+        (rounded, at least 1).  At least 2 exits, strictly increasing, the last
+        one the whole model (all the fitted trees: it is the reference).  ``None``
+        means ``(0.125, 0.25, 0.5, 1.0)``.
 
     Attributes
     ----------

@@ -323,7 +323,8 @@ def load(file, *, trusted=(), torch_stages=()):
     data, legacy_trusted = _upgrade(data)
     templates = list(torch_stages)
     trusted = [*TRUSTED_TYPES, *legacy_trusted, *trusted]
-    with setting(TORCH_TEMPLATES, {"templates": templates, "loaded": {}}):
+    context = {"templates": templates, "loaded": {}, "given": len(templates)}
+    with setting(TORCH_TEMPLATES, context):
         estimator = sio.loads(data, trusted=trusted)
     if templates:
         raise ValueError(

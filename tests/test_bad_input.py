@@ -298,3 +298,19 @@ def test_routing_policy_rejects_zero_weights_and_zero_rows():
     policy = RoutingPolicy(costs=[1, 2, 3]).fit(outputs, y)
     with pytest.raises(ValueError, match="0 rows"):
         policy.predict(outputs[:0])
+
+
+def test_a_nan_error_names_the_stages_that_cannot_take_nan():
+    hgb = HistGradientBoostingClassifier(max_iter=10, early_stopping=False, random_state=0)
+    mixed = NetworkSelectionClassifier(
+        [("nb", GaussianNB()), ("hgb", hgb)], costs=[1, 10], cv=3, random_state=0
+    )
+    X_bad = with_value(np.nan)
+    with pytest.raises(ValueError, match=r"Input X contains NaN") as caught:
+        mixed.fit(X_bad, Y)
+    message = str(caught.value)
+    assert "stage 0 ('nb': GaussianNB), which cannot take NaN" in message
+    assert "SimpleImputer" in message and "'hgb'" not in message
+    fitted = mixed.fit(X, Y)  # and at predict time, the same hint
+    with pytest.raises(ValueError, match=r"stage 0 \('nb': GaussianNB\)"):
+        fitted.predict(X_bad)

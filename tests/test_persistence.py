@@ -205,6 +205,27 @@ def test_torch_stages_save_weights_only(digits, monkeypatch):
         load(data, torch_stages=[TorchClassifier(mlp(torch, 2)), TorchClassifier(mlp(torch, 3))])
 
 
+def test_too_few_torch_stages_at_load_say_how_many_the_file_has(digits):
+    torch = pytest.importorskip("torch")
+    from skadaptive.torch import TorchClassifier
+
+    X, y, _, _ = digits
+    X = pixels_float32(X)
+    small, large = (train_module(mlp(torch, seed), X, y, epochs=5) for seed in (0, 1))
+    clf = NetworkSelectionClassifier(
+        [("small", TorchClassifier(small)), ("large", TorchClassifier(large))],
+        costs=[1, 5],
+        cost_weight=0.02,
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
+    data = dump(clf)
+    with pytest.raises(ValueError, match=r"more torch stages than the 1 torch_stages passed"):
+        load(data, torch_stages=[TorchClassifier(mlp(torch, 2))])
+    with pytest.raises(ValueError, match="saved without its modules' code"):
+        load(data)
+
+
 def test_multi_exit_network_saves_weights_only(digits):
     torch = pytest.importorskip("torch")
     from skadaptive.torch import MultiExitNetwork

@@ -99,6 +99,19 @@ def test_resolve_exits():
         resolve_exits([0.1, 0.2, 1.0], 4)  # too few trees for these fractions
 
 
+def test_exits_short_of_the_model_are_refused():
+    """The last exit is the reference: exits that stop before the model's last tree would
+    make a smaller model the reference, silently."""
+    with pytest.raises(ValueError, match=r"stop after 10 of the model's 20 .* End exits with 20"):
+        resolve_exits([5, 10], 20)
+    with pytest.raises(ValueError, match="stop after 5 of the model's 10"):
+        resolve_exits([0.2, 0.5], 10)
+    X, y = data(2, n=300)
+    hgb = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=0)
+    with pytest.raises(ValueError, match="stop after 10 of the model's 20"):
+        EarlyExitClassifier(hgb, exits=[5, 10], cv=3).fit(X, y)
+
+
 def test_early_stopped_hgb_and_fraction_exits():
     X, y = data(2, n=600)
     hgb = HistGradientBoostingClassifier(max_iter=200, early_stopping=True, random_state=0)

@@ -68,6 +68,14 @@ def _blob_to_module(blob, device):
 def _next_template(cls):
     """The next of the ``torch_stages`` given to skadaptive.persistence.load."""
     context = TORCH_TEMPLATES.get()
+    given = 0 if context is None else context.get("given", 0)
+    if given and not context["templates"]:
+        raise ValueError(
+            f"The file has more torch stages than the {given} torch_stages passed: the next "
+            f"one is a {cls.__name__}. Pass one unfitted wrapper per torch stage of the saved "
+            "estimator, in the order of its stages, built with fresh modules of the saved "
+            "architectures."
+        )
     if context is None or not context["templates"]:
         raise ValueError(
             f"This {cls.__name__} was saved without its modules' code (weights only). Load it "
