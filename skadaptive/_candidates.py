@@ -68,11 +68,20 @@ def learned_path(template, cost_weights, outputs, losses, X=None, sample_weight=
     Yields
     ------
     cost_weight, policy : float, RoutingPolicy
-        Each lambda and the router fitted at it.
+        Each lambda and the router fitted at it.  Each lambda's estimators start from
+        the previous lambda's solutions where they can warm-start (``warm_start``), so
+        a path costs less than its fits one by one.
     """
+    previous = None
     for weight in cost_weights:
         policy = clone(template).set_params(cost_weight=float(weight))
-        yield float(weight), policy.fit_losses(outputs, losses, X=X, sample_weight=sample_weight)
+        policy._warm_start_from = previous  # each decision starts from the last solution
+        try:
+            policy.fit_losses(outputs, losses, X=X, sample_weight=sample_weight)
+        finally:
+            del policy._warm_start_from  # no chain of policies kept, or saved
+        previous = policy
+        yield float(weight), policy
 
 
 def cost_fractions(costs, reference_cost, n=N_COST_FRACTIONS):

@@ -9,6 +9,7 @@ and labels (:meth:`RoutingPolicy.fit`) or from per-row stage losses
 :class:`~skadaptive.routers.BaseRouter`.
 """
 
+import copy
 import numbers
 
 import numpy as np
@@ -64,6 +65,24 @@ def _binary_linear(policy, n_features):
     ):
         return np.asarray(policy.coef_[0], dtype=float), float(policy.intercept_[0])
     return None
+
+
+def _warm_or_fresh(template, previous, labels):
+    """A fresh clone of ``template``, or a copy of ``previous`` set to warm-start from it.
+
+    Only where the estimator has ``warm_start`` (a ``LogisticRegression``, ...), is of the
+    template's type and was fitted on the same labels.
+    """
+    if (
+        previous is None
+        or type(previous) is not type(template)
+        or "warm_start" not in template.get_params()
+        or not np.array_equal(getattr(previous, "classes_", None), labels)
+    ):
+        return clone(template)
+    policy = copy.deepcopy(previous)
+    policy.set_params(warm_start=True)
+    return policy
 
 
 class RoutingPolicy(BaseRouter):
@@ -289,6 +308,10 @@ class RoutingPolicy(BaseRouter):
         blocks = [self.stage_block(outputs[:, k]) for k in range(n_stages)]
         probas = list(outputs.swapaxes(0, 1))
         self.policies_ = {}
+        # Along a lambda path, each decision's estimator starts from the previous lambda's
+        # solution (learned_path sets _warm_start_from for the duration of the fit).
+        previous = getattr(self, "_warm_start_from", None)
+        warm = {} if previous is None else previous.policies_
 
         def fit_decision(node, kind, labels, weights):
             features = builder.build(blocks[: node + 1], probas[: node + 1], X)
@@ -297,9 +320,11 @@ class RoutingPolicy(BaseRouter):
             if len(present) < 2:
                 policy = ConstantPolicy(present[0] if len(present) else 0)
             else:
-                policy = clone(template)
+                policy = _warm_or_fresh(template, warm.get((node, kind)), present)
                 w = weights[keep] / weights[keep].mean()
                 policy.fit(features[keep], labels[keep], **{weight_param: w})
+                if policy is not template and "warm_start" in template.get_params():
+                    policy.set_params(warm_start=template.get_params()["warm_start"])
             self.policies_[(node, kind)] = policy
             return policy.predict(features)
 

@@ -509,7 +509,7 @@ def test_network_selection_routing_is_consistent(
 
 
 @settings(max_examples=20, deadline=None)
-@given(**ROUTING_DRAWS, exits=st.sampled_from([[2, 5, 10, 20], [1, 20], [4, 8, 12]]))
+@given(**ROUTING_DRAWS, exits=st.sampled_from([[2, 5, 10, 20], [1, 20], [4, 8, 12, 20]]))
 def test_early_exit_routing_is_consistent(digits_stages, seed, n_fit, n_test, cost_weight, exits):
     _, hgb, X, y = digits_stages
     rng = np.random.default_rng(seed)

@@ -6,6 +6,7 @@ from _helpers import budget_ladder, split_digits, two_stage_ladder
 from joblib import Memory
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import norm
+from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -394,3 +395,33 @@ def test_retarget_with_confidence_and_errors(digits):
         budget_ladder(max_accuracy_loss=0.05, features="proba+X").fit(X, y).retarget(
             max_accuracy_loss=0.01
         )
+
+
+def test_the_lambda_path_warm_starts_to_the_same_policies(digits):
+    """Each lambda's logistic regressions start from the previous lambda's solution: fewer
+    iterations, the same optimum (routes agree with cold fits), and no chain kept."""
+    import pickle
+
+    from skadaptive import RoutingPolicy
+    from skadaptive._candidates import learned_path
+    from skadaptive._losses import stage_losses
+
+    X, y, _, _ = digits
+    clf = budget_ladder(max_accuracy_loss=0.01).fit(X, y)
+    outputs = clf.oof_outputs_
+    losses = stage_losses(outputs, y, clf.classes_)
+    template = RoutingPolicy(costs=[1, 10], classes=clf.classes_)
+    weights = [0.0, 0.003, 0.01, 0.03, 0.1]
+    warm_iters = cold_iters = 0
+    for weight, warm in learned_path(template, weights, outputs, losses):
+        cold = clone(template).set_params(cost_weight=weight).fit_losses(outputs, losses)
+        agree = np.mean(warm.apply(outputs) == cold.apply(outputs))
+        assert agree >= 0.995, (weight, agree)
+        assert not hasattr(warm, "_warm_start_from")
+        assert len(pickle.dumps(warm)) == len(pickle.dumps(cold))
+        for key, policy in warm.policies_.items():
+            if hasattr(policy, "n_iter_"):
+                assert policy.warm_start is False  # the template's setting, restored
+                warm_iters += int(policy.n_iter_.max())
+                cold_iters += int(cold.policies_[key].n_iter_.max())
+    assert warm_iters < cold_iters
