@@ -309,6 +309,11 @@ class BudgetMixin:
             "max_cost": max_cost,
             "max_relative_cost": max_relative_cost,
         }
+        if not hasattr(self, "_path"):
+            raise ValueError(
+                "This estimator was fitted by a skadaptive version without retarget (before "
+                "0.2): fit it again to retarget it."
+            )
         if FeatureBuilder(self.features).uses_X:
             raise ValueError(
                 f"retarget cannot choose with features={self.features!r}: the policies read the "

@@ -267,8 +267,20 @@ def _section(entries, names):
     return "\n".join(textwrap.indent(entries[name].strip("\n"), "    ") for name in names)
 
 
+BUDGET_CHOICE = """A candidate meets an accuracy target when its held-out loss
+    increase plus one standard error does; :meth:`retarget` re-chooses for another
+    target without refitting the candidates.
+
+    With ``confidence``, the choice is certified instead: with that probability over
+    the calibration rows, the served router meets the target on new rows from the
+    same distribution (Learn then Test; see the user guide for the assumptions)."""
+
+
 def docstring(template, parameters, attributes):
-    """``template`` with ``{parameters}`` and ``{attributes}`` filled in, in order."""
-    return template.replace("{parameters}", _section(PARAMETERS, parameters)).replace(
-        "{attributes}", _section(ATTRIBUTES, attributes)
+    """``template`` with ``{parameters}``, ``{attributes}`` (and ``{budget_choice}``,
+    the budget estimators' shared paragraph) filled in."""
+    return (
+        template.replace("{parameters}", _section(PARAMETERS, parameters))
+        .replace("{attributes}", _section(ATTRIBUTES, attributes))
+        .replace("{budget_choice}", BUDGET_CHOICE)
     )

@@ -203,7 +203,7 @@ EarlyExitClassifierCV.__doc__ = docstring(
     confidence thresholds tuned jointly, thresholds on the learned policies' scores
     and the reference (the full model) are compared, and the one that meets the
     target most cheaply (or, for a cost target, most accurately) is refitted on
-    every row.
+    every row.  {budget_choice}
 
     Parameters
     ----------

@@ -75,6 +75,8 @@ def test_a_file_saved_by_version_0_1_loads_and_answers_as_it_did():
     assert "target_scale" in hybrid.cv_results_ and "level" not in hybrid.cv_results_
     # Cost fractions replaced target scales in 0.2: the old router is kept as it was fitted.
     assert hybrid.cost_fraction_ is None and hybrid.get_params()["confidence"] is None
+    with pytest.raises(ValueError, match="fit it again to retarget it"):
+        hybrid.retarget(max_accuracy_loss=0.02)
 
 
 def test_the_old_file_names_private_modules_and_still_needs_its_stage_types_trusted():
