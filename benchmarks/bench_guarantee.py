@@ -34,6 +34,7 @@ Run from the repository root::
     python benchmarks/bench_guarantee.py                 # 100 splits, about 40 minutes
     python benchmarks/bench_guarantee.py --splits 5      # a few minutes
     git worktree add /tmp/old <commit> && python benchmarks/bench_guarantee.py --old /tmp/old
+    python benchmarks/bench_guarantee.py --target-grid   # one fit retargeted, 11 targets
 """
 
 import argparse
@@ -238,6 +239,47 @@ def summarise(name, per_split, splits):
         )
 
 
+def target_grid(name, seed):
+    """How finely the path resolves targets: one fit at 0 pp on the first split, then
+    ``retarget`` along a grid of targets; the chosen candidates and their test results."""
+    from skadaptive import NetworkSelectionClassifierCV
+
+    outputs, y, costs, n_fit = LADDERS[name](seed)
+    classes = np.unique(y)
+    perm = np.random.default_rng(seed).permutation(len(y))
+    fit, test = np.sort(perm[:n_fit]), np.sort(perm[n_fit:])
+    stages = frozen_tables(outputs, classes)
+    ref_err = errors(outputs[test], np.full(len(test), outputs.shape[1] - 1), y[test], classes)
+    print(f"\n## {name}: one fit, retargeted along a grid of targets (split 0)\n")
+    print("| target (pp) | chosen | test loss (pp) | speed-up | retarget (s) |")
+    print("|---:|---|---:|---:|---:|")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        first = NetworkSelectionClassifierCV(
+            stages, costs=costs, max_accuracy_loss=0.0, random_state=seed
+        ).fit(fit[:, None].astype(float), y[fit])
+        fit_seconds = time.perf_counter() - t0
+        chosen = set()
+        for target in np.linspace(0, 0.01, 11):
+            t0 = time.perf_counter()
+            est = first.retarget(max_accuracy_loss=float(target))
+            seconds = time.perf_counter() - t0
+            res = est.policy_.route(outputs[test])
+            loss = errors(outputs[test], res.stage, y[test], classes).mean() - ref_err.mean()
+            knobs = [est.best_family_]
+            if est.cost_weight_ is not None:
+                knobs.append(f"lambda={est.cost_weight_:.3g}")
+            if est.cost_fraction_ is not None:
+                knobs.append(f"cost fraction={est.cost_fraction_:.3g}")
+            chosen.add(tuple(knobs))
+            print(
+                f"| {100 * target:.1f} | {', '.join(knobs)} | {100 * loss:+.2f} "
+                f"| {costs[-1] / res.cost.mean():.2f}x | {seconds:.2f} |"
+            )
+    print(f"\n{len(chosen)} distinct choices for 11 targets; the fit took {fit_seconds:.1f}s.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=100)
@@ -246,8 +288,16 @@ def main(argv=None):
     parser.add_argument("--calibration-size", type=float, default=0.3)
     parser.add_argument("--old", default=None, help="a checkout of the package before issue 12")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--target-grid", action="store_true", help="only: retarget one fit along a target grid"
+    )
     args = parser.parse_args(argv)
     CALIBRATION_SIZE[0] = args.calibration_size
+    if args.target_grid:
+        with threadpool_limits(limits=1):
+            for name in args.ladders:
+                target_grid(name, args.seed)
+        return
     if args.worker:  # run by run_old, with the old package first on the path
         with threadpool_limits(limits=1):
             print(repr(ladder_results(args.worker, args.splits, args.seed, ["old"])))

@@ -102,6 +102,19 @@ def _check_guarantee_inputs(losses, sample_weight):
         )
 
 
+def _estimate(increase, relative_cost, level, **where):
+    """``estimate_``: the chosen point's ``(mean, standard error)`` of the loss increase and
+    of the relative cost, as means with normal intervals at ``level``, and where from."""
+    return {
+        "loss_increase": float(increase[0]),
+        "loss_increase_interval": normal_interval(*increase, level),
+        "relative_cost": float(relative_cost[0]),
+        "relative_cost_interval": normal_interval(*relative_cost, level),
+        "level": level,
+        **where,
+    }
+
+
 class BudgetMixin:
     """The router that meets a target (``max_accuracy_loss``, ``max_cost`` or
     ``max_relative_cost``), chosen on held-out folds of the out-of-fold outputs, and
@@ -197,47 +210,35 @@ class BudgetMixin:
         results = self._cv_results(path, level)
         self._guarantee_message = None
         if guaranteed:
-            delta = 1.0 - self.confidence
             best, router, record = certify(
-                setup, path, fit_candidate, outputs, losses, X, select, calibrate, delta
+                setup, path, fit_candidate, outputs, losses, X, select, calibrate, 1 - level
             )
             results["p_value"], results["certified"] = record["p_value"], record["certified"]
             self._guarantee_message = record["warning"]
             increase, cost = record["increase"], record["cost"] / reference_cost
-            se = (
-                increase.std(ddof=1) / np.sqrt(len(increase)),
-                cost.std(ddof=1) / np.sqrt(len(cost)),
+            self.estimate_ = _estimate(
+                (increase.mean(), increase.std(ddof=1) / np.sqrt(len(increase))),
+                (cost.mean(), cost.std(ddof=1) / np.sqrt(len(cost))),
+                level,
+                rows="calibration",
+                n_rows=len(calibrate),
+                certified=record["met"],
             )
-            self.estimate_ = {
-                "loss_increase": float(increase.mean()),
-                "loss_increase_interval": normal_interval(increase.mean(), se[0], level),
-                "relative_cost": float(cost.mean()),
-                "relative_cost_interval": normal_interval(cost.mean(), se[1], level),
-                "level": level,
-                "rows": "calibration",
-                "n_rows": len(calibrate),
-                "certified": record["met"],
-            }
         else:
             margin = SE_MARGIN * path["increase_se"]
             best = setup["target"].choose(path["increase"] + margin, path["mean_cost"])
             router = self._refit_candidate(setup, path, best, outputs, losses, X, sample_weight)
             best = self.best_index_
+            cost = results["mean_test_relative_cost"][best]
             cost_se = results["std_test_relative_cost"][best] / np.sqrt(path["n_splits"])
-            self.estimate_ = {
-                "loss_increase": float(path["increase"][best]),
-                "loss_increase_interval": normal_interval(
-                    path["increase"][best], path["increase_se"][best], level
-                ),
-                "relative_cost": float(results["mean_test_relative_cost"][best]),
-                "relative_cost_interval": normal_interval(
-                    results["mean_test_relative_cost"][best], cost_se, level
-                ),
-                "level": level,
-                "rows": "held-out folds",
-                "n_rows": len(select),
-                "certified": False,
-            }
+            self.estimate_ = _estimate(
+                (path["increase"][best], path["increase_se"][best]),
+                (cost, cost_se),
+                level,
+                rows="held-out folds",
+                n_rows=len(select),
+                certified=False,
+            )
         self.cv_results_ = results
         self._set_choice(path, best)
         if self.verbose:
