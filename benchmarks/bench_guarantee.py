@@ -8,11 +8,13 @@ accuracy-loss targets 0, 0.5 and 1 percentage points against the most expensive 
 - ``budget``: ``NetworkSelectionClassifierCV`` without ``confidence`` (held-out increase plus
   one standard error within the target), fitted once for 0 pp and ``retarget``-ed to the
   others;
-- ``guarantee``: the same with ``confidence=0.9`` (Learn then Test on 30% of the fit rows);
+- ``guarantee``: the same with ``confidence=0.9`` (Learn then Test on half of the fit rows,
+  the default ``calibration_size``);
 - ``thresholds``: one max-probability threshold per stage, tuned on all the fit rows to meet
   the target exactly there (``tune_thresholds``), the usual hand-made cascade;
-- ``budget (0.2.0.dev0 before issue 12)``, with ``--old PATH``: the package as it was
-  before this issue (a git worktree), fitted once per target (it has no ``retarget``).
+- ``budget before issue 12``, with ``--old PATH``: the package as it was before this issue
+  (a git worktree), fitted once per target (it has no ``retarget``), on the same outputs
+  and costs, in a subprocess that runs beside the others (one thread each).
 
 Reported per ladder, target and method, over the splits: the fraction of splits whose test
 loss exceeds the target, the mean test loss, the mean excess ``max(0, test loss - target)``,
@@ -38,10 +40,12 @@ Run from the repository root::
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -53,7 +57,7 @@ from threadpoolctl import threadpool_limits
 
 TARGETS = (0.0, 0.005, 0.01)
 CONFIDENCE = 0.9
-CALIBRATION_SIZE = [0.3]  # set by --calibration-size
+CALIBRATION_SIZE = [0.5]  # the default; set by --calibration-size
 
 
 class TableModel(ClassifierMixin, BaseEstimator):
@@ -185,11 +189,18 @@ def split_results(outputs, y, costs, n_fit, seed, methods):
     return results
 
 
-def run_old(old, name, splits, seed):
-    """The old package's results, from a subprocess that imports it from ``old``."""
+def start_old(old, data_file, splits, seed):
+    """A subprocess that runs the old package (imported from ``old``) on the same outputs."""
     env = {**os.environ, "PYTHONPATH": f"{old}{os.pathsep}{os.path.dirname(__file__)}"}
-    cmd = [sys.executable, __file__, "--worker", name, "--splits", str(splits), "--seed", str(seed)]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    cmd = [sys.executable, __file__, "--worker", data_file, "--splits", str(splits)]
+    cmd += ["--seed", str(seed)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def old_results(process):
+    out, _ = process.communicate()
+    if process.returncode:
+        raise RuntimeError("the old package's run failed")
     return eval(out.strip().splitlines()[-1], {"np": np})  # noqa: S307 (our own output)
 
 
@@ -202,7 +213,19 @@ METHOD_LABELS = {
 }
 
 
-def ladder_results(name, splits, seed, methods):
+def run_splits(outputs, y, costs, n_fit, splits, seed, methods):
+    per_split = []
+    for s in range(splits):
+        t1 = time.perf_counter()
+        per_split.append(split_results(outputs, y, costs, n_fit, seed + s, methods))
+        if s < 2 or (s + 1) % 10 == 0:
+            print(f"  split {s + 1}/{splits}: {time.perf_counter() - t1:.1f}s", flush=True)
+    return per_split
+
+
+def ladder_results(name, splits, seed, old=None):
+    """Every split's results; with ``old``, the old package runs at the same time in a
+    subprocess, on the same outputs and costs (measured once, here, before it starts)."""
     t0 = time.perf_counter()
     outputs, y, costs, n_fit = LADDERS[name](seed)
     print(
@@ -210,12 +233,17 @@ def ladder_results(name, splits, seed, methods):
         f"{np.round(costs * 1e6, 1).tolist()} us/row ({time.perf_counter() - t0:.0f}s)",
         flush=True,
     )
-    per_split = []
-    for s in range(splits):
-        t1 = time.perf_counter()
-        per_split.append(split_results(outputs, y, costs, n_fit, seed + s, methods))
-        if s < 2 or (s + 1) % 10 == 0:
-            print(f"  split {s + 1}/{splits}: {time.perf_counter() - t1:.1f}s", flush=True)
+    process = None
+    if old is not None:
+        with tempfile.NamedTemporaryFile(suffix=".npz", delete=False) as f:
+            np.savez(f, outputs=outputs, y=y, costs=costs, n_fit=n_fit)
+        process = start_old(old, f.name, splits, seed)
+    per_split = run_splits(
+        outputs, y, costs, n_fit, splits, seed, ["budget", "guarantee", "thresholds"]
+    )
+    if process is not None:
+        per_split = [{**new, **o} for new, o in zip(per_split, old_results(process))]
+        os.unlink(f.name)
     return per_split
 
 
@@ -285,7 +313,7 @@ def main(argv=None):
     parser.add_argument("--splits", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ladders", nargs="+", default=list(LADDERS), choices=list(LADDERS))
-    parser.add_argument("--calibration-size", type=float, default=0.3)
+    parser.add_argument("--calibration-size", type=float, default=0.5)
     parser.add_argument("--old", default=None, help="a checkout of the package before issue 12")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -298,20 +326,18 @@ def main(argv=None):
             for name in args.ladders:
                 target_grid(name, args.seed)
         return
-    if args.worker:  # run by run_old, with the old package first on the path
-        with threadpool_limits(limits=1):
-            print(repr(ladder_results(args.worker, args.splits, args.seed, ["old"])))
+    if args.worker:  # run by start_old, with the old package first on the path
+        data = np.load(args.worker)
+        ladder = data["outputs"], data["y"], data["costs"], int(data["n_fit"])
+        with threadpool_limits(limits=1), contextlib.redirect_stdout(sys.stderr):
+            per_split = run_splits(*ladder, args.splits, args.seed, ["old"])
+        print(repr(per_split))
         return
     start = time.perf_counter()
     print(f"# Budget mode's promise over {args.splits} random splits\n")
     for name in args.ladders:
         with threadpool_limits(limits=1):
-            per_split = ladder_results(
-                name, args.splits, args.seed, ["budget", "guarantee", "thresholds"]
-            )
-        if args.old:
-            old = run_old(args.old, name, args.splits, args.seed)
-            per_split = [{**new, **o} for new, o in zip(per_split, old)]
+            per_split = ladder_results(name, args.splits, args.seed, args.old)
         summarise(name, per_split, args.splits)
     print(
         f"\nMachine: {platform.platform()}, {platform.processor() or 'cpu'}, "

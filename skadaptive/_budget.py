@@ -134,7 +134,7 @@ class BudgetMixin:
                 state["cv_results_"] = results
         if "best_family_" in state and "cost_fraction_" not in state:
             state["cost_fraction_"] = None
-        for name, default in (("confidence", None), ("calibration_size", 0.3)):
+        for name, default in (("confidence", None), ("calibration_size", 0.5)):
             state.setdefault(name, default)
         super().__setstate__(state)
 

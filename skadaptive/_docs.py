@@ -159,7 +159,7 @@ confidence : float in (0, 1), default=None
     stages; prefit (frozen) stages are exactly the ones served.  Needs losses in
     [0, 1] and no ``sample_weight``.""",
     "calibration_size": """
-calibration_size : float or int, default=0.3
+calibration_size : float or int, default=0.5
     With ``confidence``: the fraction (or number) of rows kept for testing the
     candidates, stratified by class.""",
 }

@@ -157,7 +157,7 @@ class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
         cost_weights=None,
         selection_cv=5,
         confidence=None,
-        calibration_size=0.3,
+        calibration_size=0.5,
         exits=None,
         costs=None,
         serving_batch_size=100,

@@ -213,7 +213,7 @@ class NetworkSelectionClassifierCV(BudgetMixin, _NetworkSelectionBase):
         cost_weights=None,
         selection_cv=5,
         confidence=None,
-        calibration_size=0.3,
+        calibration_size=0.5,
         costs=None,
         serving_batch_size=100,
         topology="jump",
