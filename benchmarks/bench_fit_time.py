@@ -6,7 +6,7 @@ stopping) with the default exits: the wall clock of
 - the plain model's own ``fit``;
 - ``EarlyExitClassifier(cost_weight=0.01).fit`` (cross-fitted exits, one policy fit);
 - ``EarlyExitClassifierCV(max_accuracy_loss=0.01).fit`` (the same, then the candidates on
-  5 held-out folds: 14 lambdas, 24 cost budgets), and with ``confidence=0.9``;
+  5 held-out folds: 8 lambdas, 24 cost budgets), and with ``confidence=0.9``;
 
 with the default threads and with one thread (threadpoolctl), and the ratio of the budget
 fit to the plain ``EarlyExitClassifier`` fit (goal: at most 3x).  Costs are given (the trees

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._candidates import (
+    BUDGET_COST_WEIGHTS,
     FAMILIES,
     Target,
     check_cost_weights,
@@ -180,7 +181,7 @@ class BudgetMixin:
             "template": self._policy_template(0.0),
             "target": self._target(),
             "families": tuple(self.families),
-            "cost_weights": check_cost_weights(self.cost_weights),
+            "cost_weights": check_cost_weights(self.cost_weights, BUDGET_COST_WEIGHTS),
             "fractions": cost_fractions(self.costs_, reference_cost),
             "reference_cost": reference_cost,
             "reference_router": self._reference_router(),

@@ -3,8 +3,9 @@
 Three families of routers, for a whole path of knobs:
 
 - ``"learned"``: the paper's policies (:class:`~skadaptive.RoutingPolicy`), one per
-  ``cost_weight`` of :data:`DEFAULT_COST_WEIGHTS` (the one lambda sweep of the
-  package: budget mode, and the learned path of the displays);
+  ``cost_weight`` of :data:`BUDGET_COST_WEIGHTS` (every other lambda of the displays'
+  :data:`DEFAULT_COST_WEIGHTS`: the hybrids' cost budgets resolve the targets finely,
+  and each lambda costs a policy fit per fold);
 - ``"thresholds"``: one confidence threshold per exit on the largest probability,
   tuned jointly on the training folds to be as accurate as possible within a cost
   budget, for a grid of budgets (the *cost fractions* of :func:`cost_fractions`:
@@ -25,18 +26,19 @@ from sklearn.utils.parallel import Parallel, delayed
 from ._choice import best_under
 from ._plain_routers import HybridPolicy, ThresholdPolicy
 from ._rows import optional_rows
-from ._thresholds import max_proba_scores, threshold_frontier, threshold_route, tune_thresholds
+from ._thresholds import max_proba_scores, threshold_frontier, threshold_route
 from ._timing import expected_time, reach_fractions
 
 FAMILIES = ("learned", "thresholds", "hybrid")
-DEFAULT_COST_WEIGHTS = np.r_[0.0, np.geomspace(1e-4, 1.0, 13)]
+DEFAULT_COST_WEIGHTS = np.r_[0.0, np.geomspace(1e-4, 1.0, 13)]  # the displays' lambda path
+BUDGET_COST_WEIGHTS = np.r_[0.0, np.geomspace(1e-4, 1.0, 7)]  # budget mode's: every other one
 N_COST_FRACTIONS = 24  # cost budgets of the thresholds and hybrid families
 
 
-def check_cost_weights(cost_weights):
-    """The lambda path: ``cost_weights`` (or the default) as distinct sorted floats >= 0."""
+def check_cost_weights(cost_weights, default=DEFAULT_COST_WEIGHTS):
+    """The lambda path: ``cost_weights`` (or ``default``) as floats >= 0."""
     if cost_weights is None:
-        return DEFAULT_COST_WEIGHTS
+        return default
     weights = np.asarray(cost_weights, dtype=float)
     if weights.ndim != 1 or weights.size == 0 or not np.all(np.isfinite(weights)):
         raise ValueError(
@@ -113,9 +115,8 @@ class Target:
         return best_under(cost, self.value, increase)[0]
 
 
-def _frontier_picks(scores, losses, costs, budgets, sample_weight=None):
-    """The most accurate thresholds within each budget, from one exact frontier on these rows."""
-    front = threshold_frontier(scores, losses, costs, sample_weight=sample_weight)
+def _frontier_picks(front, budgets):
+    """The most accurate thresholds of a frontier within each budget."""
     picks = []
     for budget in budgets:
         ok = np.flatnonzero(front.cost <= budget + 1e-12)
@@ -156,7 +157,8 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
     X_train, X_test = optional_rows(X, train), optional_rows(X, test)
     if "thresholds" in families:
         max_proba = max_proba_scores(outputs[train]), max_proba_scores(outputs[test])
-        picks = _frontier_picks(max_proba[0], losses[train], costs, budgets, w_train)
+        front = threshold_frontier(max_proba[0], losses[train], costs, sample_weight=w_train)
+        picks = _frontier_picks(front, budgets)
         for fraction, t in zip(fractions, picks):
             record(("thresholds", nan, fraction), threshold_route(max_proba[1], t))
     if "learned" in families or "hybrid" in families:
@@ -170,7 +172,8 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
             if "hybrid" in families:
                 s_train = policy.exit_probabilities(outputs[train], X_train)
                 s_test = policy.exit_probabilities(outputs[test], X_test)
-                picks = _frontier_picks(s_train, losses[train], costs, budgets, w_train)
+                front = threshold_frontier(s_train, losses[train], costs, sample_weight=w_train)
+                picks = _frontier_picks(front, budgets)
                 for fraction, t in zip(fractions, picks):
                     record(("hybrid", weight, fraction), threshold_route(s_test, t))
     # The safe candidate: every row answered by the reference.
@@ -218,25 +221,37 @@ def evaluate_path(setup, outputs, losses, X, splits, progress, sample_weight=Non
 
 
 def fit_candidate(
-    setup, outputs, losses, X, family, cost_weight, fraction, sample_weight=None, policy=None
+    setup, outputs, losses, X, family, cost_weight, fraction, sample_weight=None, cache=None
 ):
-    """The router of one candidate, fitted on these rows (``policy``: its learned policy,
-    already fitted on them)."""
+    """The router of one candidate, fitted on these rows.
+
+    The thresholds are the frontier's most accurate point within the candidate's budget,
+    as on the held-out folds.  ``cache`` (a dict), when given, keeps what other
+    candidates fitted on the same rows share: each lambda's learned policy, and each
+    score's frontier.
+    """
     template = setup["template"]
     costs = template.costs
     if family == "reference":
         return setup["reference_router"]
-    sw = {"sample_weight": sample_weight}
-    if family != "learned":
-        budget = fraction * setup["reference_cost"]
+    cache = {} if cache is None else cache
+
+    def frontier(key, scores):  # scores: computed only when the frontier is not cached
+        if key not in cache:
+            cache[key] = threshold_frontier(scores(), losses, costs, sample_weight=sample_weight)
+        return cache[key]
+
+    budget = None if family == "learned" else [fraction * setup["reference_cost"]]
     if family == "thresholds":
-        t = tune_thresholds(max_proba_scores(outputs), losses, costs, max_cost=budget, **sw)
-        t = t.thresholds
+        front = frontier(("thresholds", None), lambda: max_proba_scores(outputs))
+        (t,) = _frontier_picks(front, budget)
         return ThresholdPolicy(t, costs=costs, classes=template.classes).fit(outputs)
-    if policy is None:
+    if ("learned", cost_weight) not in cache:
         (_, policy), *_ = learned_path(template, [cost_weight], outputs, losses, X, sample_weight)
+        cache[("learned", cost_weight)] = policy
+    policy = cache[("learned", cost_weight)]
     if family == "learned":
         return policy
-    scores = policy.exit_probabilities(outputs, X)
-    t = tune_thresholds(scores, losses, costs, max_cost=budget, **sw).thresholds
+    front = frontier(("hybrid", cost_weight), lambda: policy.exit_probabilities(outputs, X))
+    (t,) = _frontier_picks(front, budget)
     return HybridPolicy(policy, t).fit()

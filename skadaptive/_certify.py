@@ -19,6 +19,8 @@ the reference (which meets it by definition) and a cost target gets stage 0 alon
 (a fixed cost), each with a warning that says so.
 """
 
+import hashlib
+
 import numpy as np
 from scipy.stats import norm
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -27,6 +29,7 @@ from ._guarantee import betting_pvalue, fixed_sequence
 from ._plain_routers import ThresholdPolicy
 from ._routing import route_outputs
 from ._rows import optional_rows
+from ._thresholds import max_proba_scores, threshold_route
 
 __all__ = ["calibration_split", "certify", "normal_interval", "order_to_test"]
 
@@ -115,21 +118,43 @@ def certify(setup, path, fit_candidate, outputs, losses, X, select, calibrate, d
     order = order_to_test(path, target.kind, target.value, setup["reference_cost"])
     p_values = np.full(n_candidates, np.nan)
     tested = {}  # index -> (router, per-row increase, per-row cost)
-    policies = {}  # the learned policy of each cost_weight, fitted once
+    cache = {}  # each lambda's policy and each score's frontier, fitted once
+    seen = {}  # the p-value of each distinct set of calibration routes
+    scores = {}  # the calibration rows' threshold scores, per family and lambda
+    route_cost = np.cumsum(costs)
+
+    def calibration_routes(router, family, weight):
+        """Each calibration row's stage and cost; threshold routers from cached scores."""
+        if family in ("thresholds", "hybrid"):
+            key = (family, None if family == "thresholds" else weight)
+            if key not in scores:
+                scores[key] = (
+                    max_proba_scores(out_cal)
+                    if family == "thresholds"
+                    else router.policy.exit_probabilities(out_cal, X_cal)
+                )
+            stage = threshold_route(scores[key], router.thresholds_)
+            return stage, route_cost[stage]
+        res = route_outputs(out_cal, router, X_cal, costs)
+        return res.stage, np.asarray(res.cost, dtype=float)
+
     for i in order:
         family, weight = path["family"][i], path["cost_weight"][i]
         router = fit_candidate(
-            setup, *fit_rows, family, weight, path["cost_fraction"][i], policy=policies.get(weight)
+            setup, *fit_rows, family, weight, path["cost_fraction"][i], cache=cache
         )
-        if family in ("learned", "hybrid"):
-            policies[weight] = router if family == "learned" else router.policy
-        res = route_outputs(out_cal, router, X_cal, costs)
-        increase = losses[calibrate, res.stage] - reference_rows
-        if target.kind == "loss":
-            p_values[i] = betting_pvalue(increase, target.value, -1.0, 1.0, delta)
-        else:
-            p_values[i] = betting_pvalue(res.cost, target.value, 0.0, float(np.sum(costs)), delta)
-        tested[i] = (router, increase, res.cost)
+        stage, cost = calibration_routes(router, family, weight)
+        increase = losses[calibrate, stage] - reference_rows
+        # Candidates that route the calibration rows alike are one hypothesis: one p-value.
+        routes = hashlib.sha1(stage.tobytes() + cost.tobytes()).digest()
+        if routes not in seen:
+            if target.kind == "loss":
+                seen[routes] = betting_pvalue(increase, target.value, -1.0, 1.0, delta)
+            else:
+                upper = float(np.sum(costs))
+                seen[routes] = betting_pvalue(cost, target.value, 0.0, upper, delta)
+        p_values[i] = seen[routes]
+        tested[i] = (router, increase, cost)
         if p_values[i] > delta:
             break
     passed = order[: fixed_sequence(p_values[order], delta)]

@@ -266,7 +266,7 @@ class CostAccuracyDisplay:
         costs : array-like of shape (n_stages,), default=None
             Cost of each stage (incremental for exits, own cost for models); None: 1 each.
         cost_weights : array-like, default=None
-            The learned path's lambdas; None: budget mode's path, 0 and 13 values from
+            The learned path's lambdas; None: 0 and 13 values from
             1e-4 to 1, log-spaced.
         thresholds : array-like, default=None
             Maximum-probability thresholds; None: quantiles of the non-final stages'

@@ -137,8 +137,9 @@ families : sequence of {"learned", "thresholds", "hybrid"}, default=all three
     always a candidate.""",
     "cost_weights": """
 cost_weights : array-like, default=None
-    The lambda path of the learned and hybrid families; ``None`` means 0 and 13
-    values from 1e-4 to 1, log-spaced.""",
+    The lambda path of the learned and hybrid families; ``None`` means 0 and 7
+    values from 1e-4 to 1, log-spaced (the hybrids' 24 cost budgets per lambda
+    resolve nearby targets).""",
     "selection_cv": """
 selection_cv : int or cross-validation generator, default=5
     Folds of the out-of-fold outputs on which candidates are compared (an int

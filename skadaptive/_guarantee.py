@@ -39,6 +39,8 @@ confidence sequence on the increase itself (Waudby-Smith and Ramdas, 2023) is ti
 is what budget mode uses.  Pure numpy and scipy.
 """
 
+import functools
+
 import numpy as np
 from scipy.optimize import brentq
 from scipy.stats import beta
@@ -136,6 +138,15 @@ def fixed_sequence(p_values, delta):
     return int(len(passed) if passed.all() else np.argmin(passed))
 
 
+@functools.lru_cache(maxsize=4)
+def _orders(n, random_state):
+    """``N_ORDERS`` random orders of ``n`` rows (the same for every candidate tested)."""
+    rng = np.random.default_rng(random_state)
+    orders = np.stack([rng.permutation(n) for _ in range(N_ORDERS)])
+    orders.flags.writeable = False
+    return orders
+
+
 def betting_pvalue(values, bound, lo, hi, delta, random_state=0):
     """A test of ``H: E[value] > bound`` at level ``delta``, by betting.
 
@@ -182,9 +193,7 @@ def betting_pvalue(values, bound, lo, hi, delta, random_state=0):
     if n == 0 or m < 0:
         return 1.0
     y = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
-    rng = np.random.default_rng(random_state)
-    orders = np.stack([rng.permutation(n) for _ in range(N_ORDERS)])
-    y = y[orders]  # (N_ORDERS, n)
+    y = y[_orders(n, random_state)]  # (N_ORDERS, n)
     i = np.arange(1, n + 1)
     mean = (0.5 + np.cumsum(y, axis=1)) / (i + 1)  # mean after row i, with a prior half
     var = (0.25 + np.cumsum((y - mean) ** 2, axis=1)) / (i + 1)
