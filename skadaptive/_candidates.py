@@ -49,7 +49,9 @@ def check_cost_weights(cost_weights, default=DEFAULT_COST_WEIGHTS):
     return weights
 
 
-def learned_path(template, cost_weights, outputs, losses, X=None, sample_weight=None):
+def learned_path(
+    template, cost_weights, outputs, losses, X=None, sample_weight=None, warm_start=False
+):
     """The learned routers along the lambda path, fitted on the same rows.
 
     Parameters
@@ -66,18 +68,20 @@ def learned_path(template, cost_weights, outputs, losses, X=None, sample_weight=
         The raw rows, when the policies use them.
     sample_weight : ndarray of shape (n_samples,), default=None
         Row weights.
+    warm_start : bool, default=False
+        Start each lambda's estimators from the previous lambda's solutions where they
+        can (``warm_start``): fewer iterations, the same optimum up to the solver's
+        tolerance (so a route or two may differ from a fit at that lambda alone).
 
     Yields
     ------
     cost_weight, policy : float, RoutingPolicy
-        Each lambda and the router fitted at it.  Each lambda's estimators start from
-        the previous lambda's solutions where they can warm-start (``warm_start``), so
-        a path costs less than its fits one by one.
+        Each lambda and the router fitted at it.
     """
     previous = None
     for weight in cost_weights:
         policy = clone(template).set_params(cost_weight=float(weight))
-        policy._warm_start_from = previous  # each decision starts from the last solution
+        policy._warm_start_from = previous if warm_start else None
         try:
             policy.fit_losses(outputs, losses, X=X, sample_weight=sample_weight)
         finally:
@@ -163,7 +167,13 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
             record(("thresholds", nan, fraction), threshold_route(max_proba[1], t))
     if "learned" in families or "hybrid" in families:
         path = learned_path(
-            template, setup["cost_weights"], outputs[train], losses[train], X_train, w_train
+            template,
+            setup["cost_weights"],
+            outputs[train],
+            losses[train],
+            X_train,
+            w_train,
+            warm_start=True,
         )
         for weight, policy in path:
             if "learned" in families:

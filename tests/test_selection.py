@@ -413,7 +413,7 @@ def test_the_lambda_path_warm_starts_to_the_same_policies(digits):
     template = RoutingPolicy(costs=[1, 10], classes=clf.classes_)
     weights = [0.0, 0.003, 0.01, 0.03, 0.1]
     warm_iters = cold_iters = 0
-    for weight, warm in learned_path(template, weights, outputs, losses):
+    for weight, warm in learned_path(template, weights, outputs, losses, warm_start=True):
         cold = clone(template).set_params(cost_weight=weight).fit_losses(outputs, losses)
         agree = np.mean(warm.apply(outputs) == cold.apply(outputs))
         assert agree >= 0.995, (weight, agree)
