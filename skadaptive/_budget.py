@@ -32,6 +32,7 @@ from ._candidates import (
     cost_fractions,
     evaluate_path,
     fit_candidate,
+    reference_index,
 )
 from ._certify import calibration_split, certify, normal_interval
 from ._compat import Interval
@@ -174,8 +175,11 @@ class BudgetMixin:
             value = value * self._reference_cost()
         return Target("cost", value)
 
-    def _fit_router(self, outputs, y, X, sample_weight):
-        """Evaluate every candidate on held-out folds; fit the winner (or certify one)."""
+    def _fit_router(self, outputs, y, X, sample_weight, path=None):
+        """Evaluate every candidate on held-out folds; fit the winner (or certify one).
+
+        ``path``: the candidates already evaluated on these rows and costs (``retarget``).
+        """
         reference_cost = self._reference_cost()
         setup = {
             "template": self._policy_template(0.0),
@@ -194,8 +198,6 @@ class BudgetMixin:
             select, calibrate = calibration_split(y, self.calibration_size, self.random_state)
         else:
             select = np.arange(len(y))
-        # retarget() hands over the path of the same rows and costs: no candidate is refitted
-        path = self.__dict__.pop("_retarget_path", None)
         if path is None:
             cv = self._check_cv(y[select], self.selection_cv)
             splits = [
@@ -212,7 +214,7 @@ class BudgetMixin:
         self._guarantee_message = None
         if guaranteed:
             best, router, record = certify(
-                setup, path, fit_candidate, outputs, losses, X, select, calibrate, 1 - level
+                setup, path, outputs, losses, X, select, calibrate, 1 - level
             )
             results["p_value"], results["certified"] = record["p_value"], record["certified"]
             self._guarantee_message = record["warning"]
@@ -228,8 +230,9 @@ class BudgetMixin:
         else:
             margin = SE_MARGIN * path["increase_se"]
             best = setup["target"].choose(path["increase"] + margin, path["mean_cost"])
-            router = self._refit_candidate(setup, path, best, outputs, losses, X, sample_weight)
-            best = self.best_index_
+            best, router = self._refit_candidate(
+                setup, path, best, outputs, losses, X, sample_weight
+            )
             cost = results["mean_test_relative_cost"][best]
             cost_se = results["std_test_relative_cost"][best] / np.sqrt(path["n_splits"])
             self.estimate_ = _estimate(
@@ -330,9 +333,8 @@ class BudgetMixin:
         y, sample_weight = self._budget_rows
         same_rows = (new.confidence is None) == (self.confidence is None)
         if self.stage_times_ is None:
-            if same_rows:
-                new._retarget_path = self._path
-            new.policy_ = new._fit_router(self.oof_outputs_, y, None, sample_weight)
+            path = self._path if same_rows else None  # no candidate is evaluated again
+            new.policy_ = new._fit_router(self.oof_outputs_, y, None, sample_weight, path)
         else:
             new.policy_ = new._fit_time_aware(self.oof_outputs_, y, None, sample_weight)
         new._device_rule_ = new._device_rule(new.policy_)
@@ -376,11 +378,11 @@ class BudgetMixin:
         self.cost_fraction_ = None if np.isnan(fraction) else float(fraction)
 
     def _refit_candidate(self, setup, path, best, outputs, losses, X, sample_weight):
-        """The chosen candidate refitted on every row (the reference when that costs more)."""
+        """``(index, router)``: the chosen candidate refitted on every row, or the
+        reference when that costs more."""
         family = str(path["family"][best])
         args = family, path["cost_weight"][best], path["cost_fraction"][best]
         router = fit_candidate(setup, outputs, losses, X, *args, sample_weight)
-        self.best_index_ = int(best)
         if family != "reference" and setup["target"].kind == "loss":
             # Refitted on every row, a candidate can come out dearer than the reference,
             # which meets a loss target by definition: take the reference then.
@@ -394,9 +396,8 @@ class BudgetMixin:
                     cost,
                     setup["reference_cost"],
                 )
-                self.best_index_ = int(np.flatnonzero(path["family"] == "reference")[0])
-                return setup["reference_router"]
-        return router
+                return reference_index(path), setup["reference_router"]
+        return int(best), router
 
     def _router_messages(self):
         """Guarantee mode's warning when it certified nothing."""

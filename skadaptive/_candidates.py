@@ -129,14 +129,15 @@ def _frontier_picks(front, budgets):
 
 
 def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
-    """Held-out ``(loss, cost)`` of every candidate on one split, and the reference's loss."""
+    """Every candidate's held-out mean loss, mean cost and paired loss-increase sums on one
+    split, and the reference's mean loss."""
     template, families = setup["template"], setup["families"]
     fractions = setup["fractions"]
     budgets = fractions * setup["reference_cost"]
     costs = template.costs
     route_cost = np.cumsum(costs)  # answering at stage k through the chain
     nan = None  # in the keys (NaN != NaN); NaN in the returned arrays
-    results = {}  # (family, cost_weight, cost_fraction) -> (loss, cost)
+    results = {}  # (family, cost_weight, cost_fraction) -> (loss, cost, sum d, sum d^2, sum w)
     w_train, w_test = optional_rows(sample_weight, train), optional_rows(sample_weight, test)
 
     timing = setup.get("timing")  # (stage_times, batch size) with measured costs, else None
@@ -187,7 +188,7 @@ def _evaluate_split(setup, outputs, losses, X, train, test, sample_weight):
                 for fraction, t in zip(fractions, picks):
                     record(("hybrid", weight, fraction), threshold_route(s_test, t))
     # The safe candidate: every row answered by the reference.
-    reference = np.average(losses[test, -1], weights=w_test)
+    reference = np.average(reference_rows, weights=w_test)
     sums = [0.0, 0.0, weights.sum()]
     results[("reference", nan, nan)] = (reference, setup["reference_cost"], *sums)
     return results, reference
@@ -228,6 +229,11 @@ def evaluate_path(setup, outputs, losses, X, splits, progress, sample_weight=Non
         "increase_se": np.sqrt(variance / np.maximum(n_effective - 1, 1)),
         "reference_loss": float(np.mean([ref for _, ref in per_split])),
     }
+
+
+def reference_index(path):
+    """The index of the ``"reference"`` candidate in an evaluated path."""
+    return int(np.flatnonzero(path["family"] == "reference")[0])
 
 
 def fit_candidate(

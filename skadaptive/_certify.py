@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
+from ._candidates import fit_candidate, reference_index
 from ._guarantee import betting_pvalue, fixed_sequence
 from ._plain_routers import ThresholdPolicy
 from ._routing import route_outputs
@@ -79,7 +80,7 @@ def order_to_test(path, kind, target, reference_cost):
     return order[keep[order]]
 
 
-def certify(setup, path, fit_candidate, outputs, losses, X, select, calibrate, delta):
+def certify(setup, path, outputs, losses, X, select, calibrate, delta):
     """Test the candidates on the calibration rows; the chosen router and the record.
 
     Parameters
@@ -89,8 +90,6 @@ def certify(setup, path, fit_candidate, outputs, losses, X, select, calibrate, d
         ``reference_router``, ...).
     path : dict
         :func:`skadaptive._candidates.evaluate_path` on the selection rows.
-    fit_candidate : callable
-        :func:`skadaptive._candidates.fit_candidate`.
     outputs, losses, X
         Every row's out-of-fold outputs, losses and (or None) raw rows.
     select, calibrate : ndarray of int
@@ -185,7 +184,7 @@ def certify(setup, path, fit_candidate, outputs, losses, X, select, calibrate, d
             "the reference itself is served. More calibration rows, a larger "
             "max_accuracy_loss or a lower confidence can certify a cheaper router."
         )
-        index = int(np.flatnonzero(path["family"] == "reference")[0])
+        index = reference_index(path)
         router = setup["reference_router"]
     else:
         record["warning"] = (

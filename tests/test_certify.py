@@ -9,7 +9,7 @@ from _helpers import budget_ladder, split_digits
 from numpy.testing import assert_allclose
 
 from skadaptive import RoutingPolicy
-from skadaptive._candidates import Target, cost_fractions, evaluate_path, fit_candidate
+from skadaptive._candidates import Target, cost_fractions, evaluate_path
 from skadaptive._certify import calibration_split, certify, order_to_test
 from skadaptive._losses import stage_losses
 from skadaptive.exceptions import GuaranteeWarning
@@ -65,9 +65,7 @@ def choose_with_guarantee(rng, n, target):
     folds = np.array_split(rng.permutation(select), 4)
     splits = [(np.setdiff1d(select, f), np.sort(f)) for f in folds]
     path = evaluate_path(setup, outputs, losses, None, splits, progress=lambda it: it)
-    index, router, record = certify(
-        setup, path, fit_candidate, outputs, losses, None, select, calibrate, DELTA
-    )
+    index, router, record = certify(setup, path, outputs, losses, None, select, calibrate, DELTA)
     return path, index, router, record
 
 

@@ -32,7 +32,8 @@ LAYERS = [
     ["_routing"],  # the engine
     ["_routers", "_stages", "_thresholds", "_timing"],
     ["_policy", "_plain_routers", "_chunks"],
-    ["_fitting", "_certify", "_candidates"],
+    ["_fitting", "_candidates"],
+    ["_certify"],
     ["_budget", "_scorers", "_time_aware", "_fit_warnings"],
     ["_base", "_refit"],
     ["_network_selection", "_early_exit"],
