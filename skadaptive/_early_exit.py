@@ -127,12 +127,12 @@ EarlyExitClassifier.__doc__ = docstring(
     ...     HistGradientBoostingClassifier(max_iter=40, early_stopping=False, random_state=0),
     ...     exits=[5, 10, 20, 40], cost_weight=0.05, cv=3, random_state=0,
     ... ).fit(X[:1200], y[:1200])
-    >>> clf.costs_.tolist()
-    [5.0, 5.0, 10.0, 20.0]
+    >>> clf.costs_.tolist()      # trees: 10 classes, a tree per class per iteration
+    [50.0, 50.0, 100.0, 200.0]
     >>> round(clf.score(X[1200:], y[1200:]), 3)
     0.891
-    >>> round(float(clf.predict_cost(X[1200:]).mean()), 1)   # the full model costs 40 trees
-    9.9
+    >>> round(float(clf.predict_cost(X[1200:]).mean()), 1)   # the full model costs 400 trees
+    99.0
     """,
     ["estimator", "exits", "costs_exits", "serving_batch_size", "cost_weight", *_COMMON_AFTER],
     [*_ATTRIBUTES, "policy_learned", *_ATTRIBUTES_AFTER],
@@ -231,7 +231,7 @@ EarlyExitClassifierCV.__doc__ = docstring(
     >>> relative_cost = clf.cv_results_["mean_test_relative_cost"][clf.best_index_]
     >>> clf.best_family_, round(float(relative_cost), 3)   # within max_relative_cost
     ('thresholds', 0.298)
-    >>> round(float(clf.predict_cost(X[1200:]).mean()) / 40, 2)   # a fraction of the full model
+    >>> round(float(clf.predict_cost(X[1200:]).mean()) / 400, 2)   # a fraction of the full model
     0.32
     """,
     [

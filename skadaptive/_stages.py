@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 
-from . import _compat
+from . import _boosting, _compat
 from ._compat import ForestClassifier, num_samples
 from ._rows import take_rows
 
@@ -206,14 +206,22 @@ class TreeEnsembleExits:
     :class:`~skadaptive.EarlyExitClassifier` takes, kept as its
     ``stage_model_``.
 
+    XGBoost, LightGBM and CatBoost models go through their libraries' public
+    range predictions of raw margins (XGBoost's ``iteration_range`` with a
+    ``base_margin``, LightGBM's ``start_iteration``, CatBoost's ``ntree_start``),
+    which add the model's starting margin once.  Their exits count boosting
+    iterations up to the one the model's own ``predict_proba`` stops at (the
+    best iteration, after early stopping).
+
     Parameters
     ----------
     model : fitted classifier
         A fitted :class:`~sklearn.ensemble.RandomForestClassifier`,
         :class:`~sklearn.ensemble.ExtraTreesClassifier` (any scikit-learn forest
-        classifier), :class:`~sklearn.ensemble.GradientBoostingClassifier` or
-        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.  It is not
-        copied.
+        classifier), :class:`~sklearn.ensemble.GradientBoostingClassifier`,
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`,
+        ``xgboost.XGBClassifier`` (tree booster), ``lightgbm.LGBMClassifier`` or
+        ``catboost.CatBoostClassifier``.  It is not copied.
     exits : sequence of int or float, default=None
         The number of trees (boosting iterations) after which each exit answers:
         integers are tree counts, floats in (0, 1] fractions of the fitted trees
@@ -225,9 +233,14 @@ class TreeEnsembleExits:
     ----------
     model : fitted classifier
         The ensemble given.
-    kind : {"forest", "gb", "hgb"}
-        The family of the ensemble: a forest, a ``GradientBoostingClassifier`` or
-        a ``HistGradientBoostingClassifier``.
+    kind : {"forest", "gb", "hgb", "xgboost", "lightgbm", "catboost"}
+        The family of the ensemble: a forest, a ``GradientBoostingClassifier``, a
+        ``HistGradientBoostingClassifier``, or a model of one of the three
+        boosting libraries.
+    library_info : dict or None
+        For a boosting library's model, what its exits read once from the model
+        (iterations, trees per iteration, link function, prediction settings);
+        None for a scikit-learn ensemble.
     counts : list of int
         The tree count (boosting iterations) of each exit, increasing.
     classes_ : ndarray of shape (n_classes,)
@@ -235,9 +248,12 @@ class TreeEnsembleExits:
     n_exits_ : int
         The number of exits.
     exit_costs_ : ndarray of shape (n_exits,)
-        The number of trees (boosting iterations) each exit adds to the previous
-        one, as floats: the costs that ``EarlyExitClassifier`` uses when its
-        ``costs`` is None.
+        The number of trees each exit adds to the previous one, as floats: its
+        boosting iterations times the trees each iteration grows (one per class
+        for a multiclass XGBoost, LightGBM, ``GradientBoostingClassifier`` or
+        ``HistGradientBoostingClassifier`` model; one for CatBoost, whose trees
+        hold a value per class).  The costs that ``EarlyExitClassifier`` uses
+        when its ``costs`` is None.
 
     See Also
     --------
@@ -274,18 +290,27 @@ class TreeEnsembleExits:
     array([[0.625, 0.375]])
     """
 
+    library_info = None  # what files saved before the boosting libraries lack
+
     def __init__(self, model, exits=None):
         self.model = model
-        if isinstance(model, ForestClassifier):
-            self.kind, n_total = "forest", len(model.estimators_)
+        self.library_info = None
+        library = _boosting.library_of(model)
+        if library is not None:
+            self.kind, self.library_info = library, _boosting.describe(library, model)
+            n_total = self.library_info["n_iterations"]
+            per_iteration = self.library_info["trees_per_iteration"]
+        elif isinstance(model, ForestClassifier):
+            self.kind, n_total, per_iteration = "forest", len(model.estimators_), 1
         elif isinstance(model, GradientBoostingClassifier):
-            self.kind, n_total = "gb", model.estimators_.shape[0]
+            self.kind, (n_total, per_iteration) = "gb", model.estimators_.shape
         else:
             self.kind, n_total = "hgb", _compat.hgb_n_iterations(model)
+            per_iteration = model.n_trees_per_iteration_
         self.counts = resolve_exits(exits, n_total)
         self.classes_ = model.classes_
         self.n_exits_ = len(self.counts)
-        self.exit_costs_ = np.diff([0, *self.counts]).astype(float)
+        self.exit_costs_ = np.diff([0, *self.counts]).astype(float) * per_iteration
 
     def init_exits(self, X):
         """Start the computation for the rows of ``X``: validate them.
@@ -301,8 +326,11 @@ class TreeEnsembleExits:
         state : dict
             The checked rows (``"X"``) and the running sums of the trees computed
             so far (``"acc"``, None until the first exit), which
-            :meth:`predict_exit_proba` updates.
+            :meth:`predict_exit_proba` updates.  A boosting library's model checks
+            the rows itself, at each range prediction.
         """
+        if self.library_info is not None:
+            return {"X": X, "acc": None}
         check = {"forest": _compat.forest_check_X, "gb": _compat.gb_check_X}.get(
             self.kind, _compat.hgb_check_X
         )
@@ -337,6 +365,8 @@ class TreeEnsembleExits:
         start = 0 if k == 0 else self.counts[k - 1]
         stop = self.counts[k]
         X = take_rows(state["X"], rows)
+        if self.library_info is not None:
+            return self._add_library_iterations(state, k, rows, X, start, stop)
         if isinstance(X, np.ndarray):  # the tree routines take C-ordered rows only
             X = np.ascontiguousarray(X)
         if k == 0:
@@ -350,6 +380,16 @@ class TreeEnsembleExits:
         if self.kind == "forest":
             return acc / stop
         return _compat.raw_to_proba(self.model, acc)
+
+    def _add_library_iterations(self, state, k, rows, X, start, stop):
+        acc = None if k == 0 else state["acc"][rows]
+        acc = _boosting.add_iterations(
+            self.kind, self.model, self.library_info, X, start, stop, acc
+        )
+        if state["acc"] is None:
+            state["acc"] = np.zeros((num_samples(state["X"]), acc.shape[1]), dtype=acc.dtype)
+        state["acc"][rows] = acc
+        return _boosting.margins_to_proba(self.library_info, acc)
 
     def _init_acc(self, X):
         if self.kind == "forest":
@@ -378,12 +418,12 @@ def check_exit_estimator(estimator, exits):
                 "it defines its own exits."
             )
         return
-    if not isinstance(inner, TREE_ENSEMBLES):
+    if not isinstance(inner, TREE_ENSEMBLES) and _boosting.library_of(inner) is None:
         raise TypeError(
             f"EarlyExitClassifier cannot find exits in {type(inner).__name__}: pass a "
             "HistGradientBoostingClassifier, GradientBoostingClassifier, RandomForestClassifier, "
-            "ExtraTreesClassifier, or a model with init_exits and predict_exit_proba (the "
-            "multi-exit protocol)."
+            "ExtraTreesClassifier, XGBClassifier, LGBMClassifier, CatBoostClassifier, or a "
+            "model with init_exits and predict_exit_proba (the multi-exit protocol)."
         )
 
 

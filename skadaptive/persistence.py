@@ -15,6 +15,15 @@ refuses, on load, the types you did not list as trusted:
   private module that defines it), so that moving code inside the package does not
   break saved files, and :func:`dump` records a format version (:data:`FORMAT_VERSION`)
   in the file.  :func:`load` reads the files of every earlier version.
+- XGBoost, LightGBM and CatBoost stages save through their own ``__getstate__``:
+  each rebuilds its booster from the library's own model format (read by the
+  library's C++ loader; no Python code in the file runs).  skops does not trust them
+  by default; review and trust, for XGBoost, ``xgboost.core.Booster`` and
+  ``xgboost.sklearn.XGBClassifier``; for LightGBM, ``lightgbm.basic.Booster``,
+  ``lightgbm.sklearn.LGBMClassifier`` and ``collections.OrderedDict``; for
+  CatBoost, ``catboost.core.CatBoostClassifier``.  As with scikit-learn's trees,
+  a crafted model can attack the library's loader: trust these types for files
+  from sources you trust.
 - :func:`dump` and :func:`load` wrap ``skops.io.dump`` and ``skops.io.load``
   with that list.  With torch stages they also keep the code out of the file:
   :func:`dump` writes each module's weights only (its ``state_dict``, read back
@@ -54,6 +63,7 @@ import json
 import os
 import zipfile
 
+from ._boosting import missing_library
 from ._saving import TORCH_TEMPLATES, WEIGHTS_ONLY, setting
 
 __all__ = ["FORMAT_VERSION", "TRUSTED_TYPES", "dump", "load"]
@@ -280,6 +290,9 @@ def load(file, *, trusted=(), torch_stages=()):
     ValueError
         When ``torch_stages`` does not match the torch stages in the file, or the
         file comes from a newer format.
+    ImportError
+        When the file holds an XGBoost, LightGBM or CatBoost model and that
+        library is not installed; the message names the extra that installs it.
 
     See Also
     --------
@@ -325,7 +338,13 @@ def load(file, *, trusted=(), torch_stages=()):
     trusted = [*TRUSTED_TYPES, *legacy_trusted, *trusted]
     context = {"templates": templates, "loaded": {}, "given": len(templates)}
     with setting(TORCH_TEMPLATES, context):
-        estimator = sio.loads(data, trusted=trusted)
+        try:
+            estimator = sio.loads(data, trusted=trusted)
+        except ModuleNotFoundError as exc:
+            error = missing_library(exc)
+            if error is None:
+                raise
+            raise error from exc
     if templates:
         raise ValueError(
             f"{len(templates)} torch_stages were left over: the file has fewer torch stages "

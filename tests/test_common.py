@@ -80,6 +80,29 @@ CASES = [
         WEIGHT_CHECKS_FAIL,
     ),
 ]
+try:  # the boosting libraries' exits, where the test environment has them
+    from lightgbm import LGBMClassifier
+except ImportError:
+    pass
+else:
+    CASES.append(
+        (
+            EarlyExitClassifier(
+                LGBMClassifier(
+                    n_estimators=8, num_leaves=4, min_child_samples=2, n_jobs=1, verbose=-1
+                ),
+                exits=[2, 4, 8],
+                cv=3,
+            ),
+            {
+                **WEIGHT_CHECKS_FAIL,
+                "check_classifiers_one_label_sample_weights": "LightGBM stops boosting after "
+                "one iteration when the weighted rows hold one class, so the exits after 2, 4 "
+                "and 8 iterations are refused, with an error that names the iterations, not "
+                "the class",
+            },
+        )
+    )
 ESTIMATORS = [estimator for estimator, _ in CASES]
 
 

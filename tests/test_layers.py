@@ -26,6 +26,7 @@ LAYERS = [
         "_saving",
         "_docs",
         "_guarantee",
+        "_boosting",
         "exceptions",
     ],
     ["_rows"],

@@ -517,6 +517,6 @@ def test_early_exit_routing_is_consistent(digits_stages, seed, n_fit, n_test, co
     test_rows = draw_rows(rng, len(y), n_test)
     clf = EarlyExitClassifier(FrozenEstimator(hgb), exits=exits, cost_weight=cost_weight)
     clf.fit(X[fit_rows], y[fit_rows])
-    # Default costs of a tree ensemble: the trees each exit adds.
-    assert_array_equal(clf.costs_, np.diff([0, *exits]))
+    # Default costs of a tree ensemble: the trees each exit adds (one per class an iteration).
+    assert_array_equal(clf.costs_, np.diff([0, *exits]) * len(clf.classes_))
     check_estimator_routing(clf, X[fit_rows], y[fit_rows], X[test_rows], rng)
