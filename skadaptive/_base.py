@@ -44,7 +44,7 @@ from ._plain_routers import ReferencePolicy
 from ._policy import FEATURE_KINDS, RoutingPolicy
 from ._routing import route, route_cost
 from ._rows import safe_rows
-from ._stages import iter_stage_outputs, unfrozen
+from ._stages import align_proba, iter_stage_outputs, unfrozen
 from ._time_aware import TimeAwareMixin
 from ._timing import reference_time
 from ._validation import check_costs, is_frame, is_plain_float_array, sample_weight_param
@@ -162,6 +162,9 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         self._store_fitted_stages(result.fitted)
         self.classes_ = classes
         self.stage_times_ = result.measured
+        # The reference in one pass of the model, when it has one (early exit): its
+        # seconds per call and per row, what the reference costs with measured times.
+        self._last_exit_times = result.get("last_exit")
         self._time_batch_size = self.serving_batch_size
         self.n_stages_ = result.outputs.shape[1]
         self.oof_outputs_ = result.outputs
@@ -288,7 +291,9 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         timing = self._timing()
         if timing is not None:
             times, batch = timing
-            return reference_time(times, self._reference_entry(), batch)
+            entry = self._reference_entry()
+            last_exit = getattr(self, "_last_exit_times", None) if entry == 0 else None
+            return reference_time(times, entry, batch, last_exit)
         return float(self.costs_[self._reference_entry() :].sum())
 
     def _reference_router(self):
@@ -360,6 +365,8 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         router = self.policy_ if router is None else router
         model = self.stage_model_
         result = self._route_linear(model, X, router)
+        if result is None:
+            result = self._route_reference_at_once(model, X, router)
         if result is not None:
             return result
         state = model.init_exits(X)
@@ -374,6 +381,25 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
 
         policy_X = X if router.uses_X else None
         return route(stage_fn, num_samples(X), router, policy_X, self.costs_)
+
+    def _route_reference_at_once(self, model, X, router):
+        """Early exit's reference route in one call, for a model that computes it so.
+
+        The reference runs every exit; a model with ``predict_last_exit_proba(X)``
+        (the protocol's optional method: tree ensembles and the boosting libraries
+        have it) computes the last exit in one pass instead, without the per-call
+        work of every exit before it.  The result is that route's: every stage on
+        the path, the last one answering.
+        """
+        whole = getattr(model, "predict_last_exit_proba", None)
+        if whole is None or not isinstance(router, ReferencePolicy) or router.entry_stage():
+            return None
+        proba = align_proba(np.asarray(whole(X), dtype=float), model.classes_, self.classes_)
+        n_rows = num_samples(X)
+        path = np.ones((n_rows, self.n_stages_), dtype=bool)
+        stage = np.full(n_rows, self.n_stages_ - 1, dtype=np.intp)
+        cost = np.full(n_rows, self._reference_cost())  # with measured times, the one pass
+        return Bunch(proba=proba, stage=stage, path=path, cost=cost)
 
     def _stage_label(self, k):
         """How error messages name stage ``k``."""

@@ -25,6 +25,7 @@ does (``tests/test_boosting.py`` checks both, for each library, binary and multi
 Nothing here imports a library: a model of one can only exist once it is imported.
 """
 
+import functools
 import json
 import sys
 
@@ -74,8 +75,10 @@ def describe(name, model):
     Returns a dict: ``n_iterations`` (the boosting iterations the model's own
     ``predict_proba`` uses, so the best iteration after early stopping),
     ``trees_per_iteration``, ``link`` (``"logistic"`` or ``"softmax"``),
-    ``link_scale`` (the logistic link's slope) and ``predict`` (keyword arguments of
-    the range prediction, as the model's ``predict_proba`` passes them).
+    ``link_scale`` (the logistic link's slope) and ``predict`` (fixed keyword
+    arguments of the range prediction, as the model's ``predict_proba`` passes them).
+    Thread settings are read from the model at each prediction instead, so that
+    ``set_params(n_jobs=...)`` on a fitted model applies to its exits too.
     """
     return {"xgboost": _describe_xgboost, "lightgbm": _describe_lightgbm}.get(
         name, _describe_catboost
@@ -104,15 +107,17 @@ def add_iterations(name, model, info, X, start, stop, margins):
             start_iteration=start,
             num_iteration=stop - start,
             raw_score=True,
-            **info["predict"],
+            num_threads=_lightgbm_threads(model.n_jobs),
         )
     else:
+        # The model's thread_count when set; else -1 (every core), predict's default.
+        threads = model.get_param("thread_count")
         raw = model.predict(
             X,
             prediction_type="RawFormulaVal",
             ntree_start=start,
             ntree_end=stop,
-            **info["predict"],
+            thread_count=-1 if threads is None else threads,
         )
     raw = np.asarray(raw, dtype=np.float64).reshape(n_rows, -1)
     return raw if margins is None else margins + raw
@@ -196,19 +201,27 @@ def _describe_lightgbm(model):
             'can reproduce; use "binary", "multiclass" or "multiclassova".',
         )
     best = booster.best_iteration
-    # As LGBMClassifier.predict: n_jobs None is every physical core, -k all cores but k - 1.
-    n_jobs = model.n_jobs
-    if n_jobs is None:
-        n_jobs = cpu_count(only_physical_cores=True)
-    elif n_jobs < 0:
-        n_jobs = max(cpu_count() + 1 + n_jobs, 1)
     return {
         "n_iterations": best if best > 0 else booster.current_iteration(),
         "trees_per_iteration": booster.num_model_per_iteration(),
         "link": link,
         "link_scale": float(options.get("sigmoid", 1.0)),
-        "predict": {"num_threads": int(n_jobs)},
+        "predict": {},
     }
+
+
+def _lightgbm_threads(n_jobs):
+    """As ``LGBMClassifier.predict``: None is every physical core, -k all cores but k - 1."""
+    if n_jobs is None:
+        return _cpu_count(True)
+    if n_jobs < 0:
+        return max(_cpu_count(False) + 1 + n_jobs, 1)
+    return int(n_jobs)
+
+
+@functools.cache
+def _cpu_count(only_physical_cores):
+    return cpu_count(only_physical_cores=only_physical_cores)
 
 
 # --- CatBoost ----------------------------------------------------------------------
@@ -239,5 +252,5 @@ def _describe_catboost(model):
         "trees_per_iteration": 1,  # one (oblivious) tree per iteration, a value per class
         "link": links[loss],
         "link_scale": 1.0,
-        "predict": {"thread_count": -1},
+        "predict": {},
     }

@@ -22,7 +22,7 @@ from . import _chunks
 from ._compat import num_samples
 from ._rows import safe_rows
 from ._stages import stage_outputs, unfrozen
-from ._timing import measure_stage_times
+from ._timing import measure_last_exit_times, measure_stage_times
 
 logger = logging.getLogger("skadaptive")
 
@@ -248,14 +248,18 @@ def _stage_pass(settings, templates, X, y, sample_weight):
     else:
         outputs, fitted = _cross_fit(s, templates, X, y, sample_weight)
         model = s.make_model(fitted, s.classes)
-    measured = None
+    measured = last_exit = None
     if s.cost_mode == "time" or (
         s.cost_mode == "auto" and getattr(model, "exit_costs_", None) is None
     ):
-        measured = measure_stage_times(model, safe_rows(X, s.timing_rows))
+        timing_rows = safe_rows(X, s.timing_rows)
+        measured = measure_stage_times(model, timing_rows)
+        last_exit = measure_last_exit_times(model, timing_rows)
         if s.verbose:
             logger.info("Measured stage times (seconds per call, per row): %s", measured.tolist())
-    return Bunch(outputs=outputs, fitted=fitted, model=model, measured=measured)
+    return Bunch(
+        outputs=outputs, fitted=fitted, model=model, measured=measured, last_exit=last_exit
+    )
 
 
 def _outputs_of_parts(settings, parts, X, n_samples, desc):

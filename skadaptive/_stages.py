@@ -363,33 +363,49 @@ class TreeEnsembleExits:
             ``counts[k]`` iterations.
         """
         start = 0 if k == 0 else self.counts[k - 1]
-        stop = self.counts[k]
+        return self._advance(state, rows, start, self.counts[k])
+
+    def predict_last_exit_proba(self, X):
+        """The last exit's probabilities for every row, in one pass over the trees.
+
+        The same numbers as every exit in turn (up to the rounding of summing the
+        trees in one range instead of several), with one call of the model's tree
+        routine instead of one per exit: what serving the reference costs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The whole model's class probabilities, as its own ``predict_proba``.
+        """
+        state = self.init_exits(X)
+        return self._advance(state, np.arange(num_samples(state["X"])), 0, self.counts[-1])
+
+    def _advance(self, state, rows, start, stop):
+        """Add trees ``start:stop`` to the rows' running sums; their probabilities after."""
         X = take_rows(state["X"], rows)
         if self.library_info is not None:
-            return self._add_library_iterations(state, k, rows, X, start, stop)
-        if isinstance(X, np.ndarray):  # the tree routines take C-ordered rows only
-            X = np.ascontiguousarray(X)
-        if k == 0:
-            acc = self._init_acc(X)
+            acc = None if start == 0 else state["acc"][rows]
+            acc = _boosting.add_iterations(
+                self.kind, self.model, self.library_info, X, start, stop, acc
+            )
         else:
-            acc = state["acc"][rows]
-        self._add_trees(start, stop, X, acc)
-        if state["acc"] is None:
-            state["acc"] = np.zeros((state["X"].shape[0], acc.shape[1]), dtype=acc.dtype)
-        state["acc"][rows] = acc
-        if self.kind == "forest":
-            return acc / stop
-        return _compat.raw_to_proba(self.model, acc)
-
-    def _add_library_iterations(self, state, k, rows, X, start, stop):
-        acc = None if k == 0 else state["acc"][rows]
-        acc = _boosting.add_iterations(
-            self.kind, self.model, self.library_info, X, start, stop, acc
-        )
+            if isinstance(X, np.ndarray):  # the tree routines take C-ordered rows only
+                X = np.ascontiguousarray(X)
+            acc = self._init_acc(X) if start == 0 else state["acc"][rows]
+            self._add_trees(start, stop, X, acc)
         if state["acc"] is None:
             state["acc"] = np.zeros((num_samples(state["X"]), acc.shape[1]), dtype=acc.dtype)
         state["acc"][rows] = acc
-        return _boosting.margins_to_proba(self.library_info, acc)
+        if self.library_info is not None:
+            return _boosting.margins_to_proba(self.library_info, acc)
+        if self.kind == "forest":
+            return acc / stop
+        return _compat.raw_to_proba(self.model, acc)
 
     def _init_acc(self, X):
         if self.kind == "forest":

@@ -23,7 +23,9 @@ policies through ``p_k``, so the estimators learn the policies at a fixed point
 costs, refit; a step that reverses the previous one is halved).  Budget mode
 compares its candidates by the expected time of their own routes
 (:func:`expected_time`).  The reference runs every row through its stages, so its time per
-row is ``sum_k a_k / B + b_k`` over them (:func:`reference_time`).
+row is ``sum_k a_k / B + b_k`` over them (:func:`reference_time`); an early-exit model that
+computes its last exit in one pass serves the reference that way, and costs its measured
+``a / B + b`` instead (:func:`measure_last_exit_times`).
 """
 
 import time
@@ -121,6 +123,40 @@ def measure_stage_times(model, X):
     return np.column_stack([per_call, per_row])
 
 
+def measure_last_exit_times(model, X):
+    """Seconds per call and per row of ``model.predict_last_exit_proba``: the reference as served.
+
+    An early-exit model that computes its last exit in one pass (the protocol's
+    optional ``predict_last_exit_proba``) serves the reference without the per-call
+    work of every exit; its time, not the sum of the exits', is what the reference
+    costs.  None for a model without that method.
+
+    Returns
+    -------
+    times : ndarray of shape (2,) or None
+        Seconds per call and per row (at least 1e-12), as one row of
+        :func:`measure_stage_times`.
+    """
+    whole = getattr(model, "predict_last_exit_proba", None)
+    if whole is None:
+        return None
+
+    def seconds(X_rows):
+        t0 = time.perf_counter()
+        whole(X_rows)
+        return time.perf_counter() - t0
+
+    n_rows = num_samples(X)
+    with _stage_context(X):
+        n = min(SINGLE_ROWS, n_rows)
+        one = float(np.median([seconds(safe_rows(X, [i % n])) for i in range(2 * n + 1)][1:]))
+        if n_rows == 1:
+            return np.array([0.0, max(one, 1e-12)])
+        many = float(np.median([seconds(X) for _ in range(6)][1:]))
+    per_row = max((many - one) / (n_rows - 1), 1e-12)
+    return np.array([max(one - per_row, 0.0), per_row])
+
+
 def amortised_costs(stage_times, reach, batch_size):
     """Per-row cost of reaching each stage, its calls shared by the rows that reach it.
 
@@ -157,8 +193,15 @@ def expected_time(stage_times, batch_size, reach):
     return float(np.dot(reach, amortised_costs(stage_times, reach, batch_size)))
 
 
-def reference_time(stage_times, entry, batch_size):
-    """Seconds per row of the reference (stages ``entry..`` on every row), at ``batch_size``."""
+def reference_time(stage_times, entry, batch_size, last_exit_times=None):
+    """Seconds per row of the reference (stages ``entry..`` on every row), at ``batch_size``.
+
+    With ``last_exit_times`` (:func:`measure_last_exit_times`), the reference runs as one
+    pass of the whole model instead, and costs that pass.
+    """
+    if last_exit_times is not None:
+        per_call, per_row = np.asarray(last_exit_times, float)
+        return float(per_call / batch_size + per_row)
     per_call, per_row = np.asarray(stage_times, float)[entry:].T
     return float(np.sum(per_call / batch_size + per_row))
 

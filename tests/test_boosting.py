@@ -352,3 +352,44 @@ def _softmax_objective(y_true, y_pred):
     grad = prob.copy()
     grad[np.arange(n), y_true.astype(int)] -= 1
     return grad, prob * (1 - prob)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_the_reference_route_is_one_call(library, monkeypatch):
+    X, y, X_test, _ = data(3)
+    clf = EarlyExitClassifier(
+        FrozenEstimator(make_model(library).fit(X, y)), exits=[4, 10, 40], cost_weight=0.1
+    ).fit(X, y)
+    calls = []
+    original = _boosting.add_iterations
+
+    def record(name, model, info, X, start, stop, margins):
+        calls.append((start, stop, X.shape[0]))
+        return original(name, model, info, X, start, stop, margins)
+
+    monkeypatch.setattr(_boosting, "add_iterations", record)
+    res = clf._route_rows(X_test, clf._reference_router())
+    assert calls == [(0, 40, len(X_test))]
+    assert_allclose(res.proba, clf.estimator_.predict_proba(X_test), atol=ATOL)
+    assert_array_equal(res.stage, 2)
+    assert res.path.all()
+    assert_allclose(res.cost, clf.costs_.sum())
+
+
+def test_lightgbm_exits_follow_the_model_threads(monkeypatch):
+    pytest.importorskip("lightgbm")
+    X, y, X_test, _ = data(2)
+    model = make_model("lightgbm").fit(X, y)
+    exits = TreeEnsembleExits(model, exits=[4, 40])
+    threads = []
+    original = type(model.booster_).predict
+
+    def record(self, *args, **kwargs):
+        threads.append(kwargs["num_threads"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model.booster_), "predict", record)
+    for n_jobs in (1, 2):
+        model.set_params(n_jobs=n_jobs)
+        stage_outputs(exits, X_test, model.classes_)
+    assert threads == [1, 1, 2, 2]

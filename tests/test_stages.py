@@ -182,3 +182,16 @@ def test_frozen_protocol_model():
     clf = EarlyExitClassifier(FrozenEstimator(model), cost_weight=0.2).fit(X[200:], y[200:])
     assert clf.stage_model_ is model
     assert clf.score(X[200:], y[200:]) > 0.5
+
+
+def test_the_last_exit_in_one_pass_is_every_exit_in_turn(digits):
+    X, y, X_test, _ = digits
+    for model in (
+        HistGradientBoostingClassifier(max_iter=12, early_stopping=False, random_state=0),
+        GradientBoostingClassifier(n_estimators=6, max_depth=2, random_state=0),
+        RandomForestClassifier(n_estimators=8, random_state=0),
+    ):
+        exits = TreeEnsembleExits(model.fit(X, y), exits=[0.25, 0.5, 1.0])
+        staged = stage_outputs(exits, X_test, model.classes_)
+        assert_allclose(exits.predict_last_exit_proba(X_test), staged[:, -1], rtol=1e-12)
+        assert_allclose(exits.predict_last_exit_proba(X_test), model.predict_proba(X_test))

@@ -23,6 +23,7 @@ from skadaptive._timing import (
     amortised_costs,
     batch_time,
     expected_time,
+    measure_last_exit_times,
     measure_stage_times,
     reference_time,
 )
@@ -259,3 +260,51 @@ def test_a_fixed_point_not_reached_is_logged_and_costs_follow_the_routes(
     reach = clf.policy_.decision_path(clf.oof_outputs_).mean(axis=0)
     assert reach[2] < 0.99  # the one fit, learned as if every row ran every stage, exits some
     assert_allclose(clf.costs_, amortised_costs(TIMES, reach, 100))
+
+
+# -- the reference in one pass ---------------------------------------------------------------
+
+
+class SlowExitsInOnePass(SlowExits):
+    """SlowExits whose last exit also runs in one pass, ``whole`` seconds per call and row."""
+
+    def __init__(self, per_call=(2e-4, 5e-4, 3e-3), per_row=(1e-6, 2e-6, 1e-5), whole=(0, 0)):
+        super().__init__(per_call, per_row)
+        self.whole = whole
+
+    def predict_last_exit_proba(self, X):
+        busy(self.whole[0] + self.whole[1] * len(X))
+        return self.predict_proba(X)
+
+
+def test_reference_time_of_one_pass():
+    assert reference_time(TIMES, 0, 10, [1e-3, 2e-5]) == pytest.approx(1e-3 / 10 + 2e-5)
+
+
+def test_measure_last_exit_times_finds_the_per_call_and_per_row_parts(digits):
+    X, y, _, _ = digits
+    model = SlowExitsInOnePass(whole=(4e-3, 4e-5)).fit(X, y)
+    times = measure_last_exit_times(model, X[:200])
+    ratio = times / np.array(model.whole)
+    assert np.all((ratio > 0.7) & (ratio < 1.6)), times  # the busy wait dominates
+    assert measure_last_exit_times(SlowExits().fit(X, y), X[:200]) is None
+
+
+def test_the_reference_costs_its_one_pass(digits, monkeypatch):
+    X, y, X_test, _ = digits
+    fixed_times(monkeypatch, TIMES)
+    whole = np.array([TIMES[:, 0].max(), TIMES[:, 1].sum()])  # one call instead of three
+    monkeypatch.setattr(skadaptive._fitting, "measure_last_exit_times", lambda m, X: whole)
+    clf = EarlyExitClassifierCV(
+        SlowExitsInOnePass((0, 0, 0), (0, 0, 0)), max_accuracy_loss=0.0, costs="time", cv=3
+    ).fit(X, y)
+    expected = reference_time(TIMES, 0, 100, whole)
+    assert expected < reference_time(TIMES, 0, 100)
+    assert reference_cost(clf) == pytest.approx(expected)
+    results = clf.cv_results_
+    index = int(np.flatnonzero(results["family"] == "reference")[0])
+    assert results["mean_test_cost"][index] == pytest.approx(expected)
+    # Served: one pass, costed as such, the whole model's answers.
+    res = clf._route_rows(X_test, clf._reference_router())
+    assert_allclose(res.cost, expected)
+    assert_allclose(res.proba, clf.estimator_.predict_proba(X_test))
