@@ -129,7 +129,10 @@ def margins_to_proba(info, margins):
         return softmax(np.asarray(margins, dtype=np.float64), axis=1)
     prob = expit(info["link_scale"] * np.asarray(margins, dtype=np.float64))
     if prob.shape[1] == 1:  # binary: the margin of the positive class
-        return np.hstack([1 - prob, prob])
+        out = np.empty((len(prob), 2))
+        out[:, 1] = prob[:, 0]
+        out[:, 0] = 1 - out[:, 1]
+        return out
     return prob  # one-vs-all: each class's own probability, as the library answers
 
 

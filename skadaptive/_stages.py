@@ -382,6 +382,11 @@ class TreeEnsembleExits:
         proba : ndarray of shape (n_samples, n_classes)
             The whole model's class probabilities, as its own ``predict_proba``.
         """
+        if self.library_info is not None:  # straight to the library: no state to keep
+            margins = _boosting.add_iterations(
+                self.kind, self.model, self.library_info, X, 0, self.counts[-1], None
+            )
+            return _boosting.margins_to_proba(self.library_info, margins)
         state = self.init_exits(X)
         return self._advance(state, np.arange(num_samples(state["X"])), 0, self.counts[-1])
 
