@@ -38,6 +38,7 @@ __all__ = [
     "StrOptions",
     "_BaseComposition",
     "check_sample_weight",
+    "checked_by_caller",
     "fast_predict_proba",
     "fit_context",
     "forest_check_X",
@@ -81,7 +82,7 @@ def check_sample_weight(sample_weight, X):
     return _check_sample_weight(sample_weight, X, ensure_non_negative=True)
 
 
-def _checked_by_caller(model, X):
+def checked_by_caller(model, X):
     """Whether ``X`` is a float array that the adaptive estimator already checked.
 
     The estimators predict under ``assume_finite`` once their entry has checked X
@@ -106,11 +107,11 @@ def fast_predict_proba(model, X):
     For a ``LogisticRegression`` (the same operations as scikit-learn's: ``X @
     coef_.T + intercept_``, then ``expit`` or ``softmax``) and an ``MLPClassifier``
     (its forward pass with ``check_input=False``), on rows that
-    :func:`_checked_by_caller` accepts: the same bits, without 40-90 us of input
+    :func:`checked_by_caller` accepts: the same bits, without 40-90 us of input
     checks a call.  None for anything else: call ``predict_proba``.
     """
     cls = type(model)
-    if cls not in (LogisticRegression, MLPClassifier) or not _checked_by_caller(model, X):
+    if cls not in (LogisticRegression, MLPClassifier) or not checked_by_caller(model, X):
         return None
     if cls is MLPClassifier:
         y_pred = model._forward_pass_fast(X, check_input=False)
@@ -137,14 +138,14 @@ def logistic_proba(model, X):
 
 # --- forests (RandomForestClassifier, ExtraTreesClassifier) ---------------------
 def forest_check_X(forest, X):
-    if _checked_by_caller(forest, X):
+    if checked_by_caller(forest, X):
         return np.ascontiguousarray(X, dtype=np.float32)
     return forest._validate_X_predict(X)
 
 
 # --- GradientBoostingClassifier ---------------------------------------------------
 def gb_check_X(gb, X):
-    if _checked_by_caller(gb, X):
+    if checked_by_caller(gb, X):
         return np.ascontiguousarray(X, dtype=np.float32)
     return gb.estimators_[0, 0]._validate_X_predict(X, check_input=True)
 
@@ -161,7 +162,7 @@ def gb_add_stages(gb, start, stop, X, raw):
 
 # --- HistGradientBoostingClassifier ----------------------------------------------
 def hgb_check_X(hgb, X):
-    if _checked_by_caller(hgb, X) and hgb._preprocessor is None:
+    if checked_by_caller(hgb, X) and hgb._preprocessor is None:
         return np.asarray(X, dtype=np.float64)
     return hgb._preprocess_X(X, reset=False)
 

@@ -84,6 +84,12 @@ class ModelLadder:
         ``classes`` as an array.
     n_exits_ : int
         The number of stages (models).
+    library_infos : list
+        For each XGBoost, LightGBM or CatBoost model, its library and what a
+        prediction through its booster needs (see :class:`TreeEnsembleExits`); on
+        rows the estimator checked, such a model answers through its booster, the
+        same probabilities as its ``predict_proba`` without the wrapper's input
+        checks.  None for any other model.
 
     See Also
     --------
@@ -116,10 +122,15 @@ class ModelLadder:
            [0.01, 0.17, 0.82]])
     """
 
+    library_infos = None  # what ladders saved before the boosting libraries lack
+
     def __init__(self, models, classes):
         self.models = list(models)
         self.classes_ = np.asarray(classes)
         self.n_exits_ = len(self.models)
+        # XGBoost, LightGBM and CatBoost stages answer through their boosters, without
+        # the wrappers' input checks (LightGBM's: about 0.6 ms a call) on checked rows.
+        self.library_infos = [_library_info(unfrozen(model)) for model in self.models]
 
     def init_exits(self, X):
         """Start the computation for the rows of ``X``: nothing to compute yet.
@@ -158,9 +169,39 @@ class ModelLadder:
         model = self.models[k]
         X = take_rows(state, rows)
         proba = _compat.fast_predict_proba(unfrozen(model), X)
+        if proba is None and self.library_infos is not None and self.library_infos[k]:
+            proba = _library_proba(unfrozen(model), self.library_infos[k], X)
         if proba is None:
             proba = model.predict_proba(X)
         return align_proba(np.asarray(proba, dtype=float), model.classes_, self.classes_)
+
+
+def _library_info(model):
+    """``(library, what its range prediction needs)`` for a boosting library's model, else None.
+
+    None too for a model whose probabilities the exits could not reproduce (it is then
+    asked for ``predict_proba`` as any other model).
+    """
+    library = _boosting.library_of(model)
+    if library is None:
+        return None
+    try:
+        return library, _boosting.describe(library, model)
+    except TypeError:
+        return None
+
+
+def _library_proba(model, info, X):
+    """A library model's ``predict_proba`` on rows the estimator checked, through its booster.
+
+    None where the rows were not checked by the estimator (see ``_compat``): the model
+    checks them itself then.
+    """
+    if not _compat.checked_by_caller(model, X):
+        return None
+    library, info = info
+    margins = _boosting.add_iterations(library, model, info, X, 0, info["n_iterations"], None)
+    return _boosting.margins_to_proba(info, margins)
 
 
 def resolve_exits(exits, n_total):

@@ -210,7 +210,7 @@ def test_measured_costs_and_budget_mode(library):
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
-def test_library_models_are_network_selection_stages(library):
+def test_library_models_are_network_selection_stages(library, monkeypatch):
     X, y, X_test, _ = data(3)
     clf = NetworkSelectionClassifier(
         [("logreg", LogisticRegression()), ("boost", make_model(library))],
@@ -219,12 +219,28 @@ def test_library_models_are_network_selection_stages(library):
         cv=3,
         random_state=0,
     ).fit(X, y)
+    calls = []
+    original = _boosting.add_iterations
+
+    def record(name, model, info, X, start, stop, margins):
+        calls.append((name, start, stop, X.shape[0]))
+        return original(name, model, info, X, start, stop, margins)
+
+    monkeypatch.setattr(_boosting, "add_iterations", record)
     res = clf.route(X_test)
     last = res.stage == 1
     assert 0 < last.sum() < len(X_test)
     boost = clf.stage_model_.models[1]
     assert type(boost).__module__.startswith(library)
-    assert_allclose(res.proba[last], boost.predict_proba(X_test[last]), atol=1e-12)
+    # The model answered through its booster, for the rows that reached it only, with the
+    # probabilities of its own predict_proba.
+    assert calls == [(library, 0, 40, last.sum())]
+    assert_allclose(res.proba[last], boost.predict_proba(X_test[last]), atol=ATOL)
+    # Unchecked rows (a direct call) go through the model's own predict_proba.
+    calls.clear()
+    state = clf.stage_model_.init_exits(X_test.tolist())
+    clf.stage_model_.predict_exit_proba(state, 1, np.arange(3))
+    assert calls == []
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
