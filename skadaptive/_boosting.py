@@ -64,7 +64,7 @@ def missing_library(exc):
     if name not in LIBRARIES:
         return None
     return ImportError(
-        f"This needs {name}, which is not installed (the file holds a {LIBRARIES[name]}): "
+        f"This needs {name} (for its {LIBRARIES[name]}), which is not installed: "
         f"pip install 'skadaptive[{name}]'."
     )
 
