@@ -1,10 +1,18 @@
 # Quick start: `make demo` runs the demo, `make test` runs lint and the tests.
-# Each sets up .venv (Python 3.10+) with the package and its test extras first.
+# Each sets up .venv (Python 3.10+) first: the demo with the package alone (scikit-learn,
+# numpy, scipy, joblib), the tests with the test extras (torch, the boosting libraries, ...).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PACKAGE_VENV := build/package-venv
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test package-test bench setup clean
+
+$(BIN)/.demo-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +22,8 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-demo: setup
+demo: $(BIN)/.demo-installed
+	@echo "make demo: skadaptive and its dependencies only (no torch, no test extras); make test installs those."
 	$(BIN)/python benchmarks/demo.py
 
 test: setup
@@ -22,8 +31,20 @@ test: setup
 	$(BIN)/ruff format --check skadaptive tests benchmarks docs
 	$(BIN)/python -m pytest -q
 
+# The wheel and the sdist, each installed in a clean venv with nothing but the package's own
+# dependencies, and a smoke test run there from outside the source tree (CI runs it).
+package-test: setup
+	rm -rf dist $(PACKAGE_VENV)
+	$(BIN)/python -m build --outdir dist .
+	$(PYTHON) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet dist/*.whl
+	cd dist && ../$(PACKAGE_VENV)/bin/python ../.ci/smoke_installed.py
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps dist/*.tar.gz
+	cd dist && ../$(PACKAGE_VENV)/bin/python ../.ci/smoke_installed.py
+
 bench: setup
 	$(BIN)/python benchmarks/bench_letter.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
