@@ -123,6 +123,13 @@ def add_iterations(name, model, info, X, start, stop, margins):
     return raw if margins is None else margins + raw
 
 
+def whole_proba(name, model, info, X):
+    """The whole model's class probabilities (every iteration its ``predict_proba`` uses), in
+    one range prediction."""
+    margins = add_iterations(name, model, info, X, 0, info["n_iterations"], None)
+    return margins_to_proba(info, margins)
+
+
 def margins_to_proba(info, margins):
     """Class probabilities from margins, through the model's link."""
     if info["link"] == "softmax":

@@ -200,8 +200,7 @@ def _library_proba(model, info, X):
     if not _compat.checked_by_caller(model, X):
         return None
     library, info = info
-    margins = _boosting.add_iterations(library, model, info, X, 0, info["n_iterations"], None)
-    return _boosting.margins_to_proba(info, margins)
+    return _boosting.whole_proba(library, model, info, X)
 
 
 def resolve_exits(exits, n_total):
@@ -424,10 +423,7 @@ class TreeEnsembleExits:
             The whole model's class probabilities, as its own ``predict_proba``.
         """
         if self.library_info is not None:  # straight to the library: no state to keep
-            margins = _boosting.add_iterations(
-                self.kind, self.model, self.library_info, X, 0, self.counts[-1], None
-            )
-            return _boosting.margins_to_proba(self.library_info, margins)
+            return _boosting.whole_proba(self.kind, self.model, self.library_info, X)
         state = self.init_exits(X)
         return self._advance(state, np.arange(num_samples(state["X"])), 0, self.counts[-1])
 

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn import config_context
 
 from ._compat import num_samples
-from ._rows import safe_rows
+from ._rows import safe_rows, take_rows
 from ._validation import final_step, is_frame
 
 MAX_TIME_ROUNDS = 5
@@ -140,21 +140,22 @@ def measure_last_exit_times(model, X):
     whole = getattr(model, "predict_last_exit_proba", None)
     if whole is None:
         return None
+    return measure_stage_times(_OnePass(whole), X)[0]
 
-    def seconds(X_rows):
-        t0 = time.perf_counter()
-        whole(X_rows)
-        return time.perf_counter() - t0
 
-    n_rows = num_samples(X)
-    with _stage_context(X):
-        n = min(SINGLE_ROWS, n_rows)
-        one = float(np.median([seconds(safe_rows(X, [i % n])) for i in range(2 * n + 1)][1:]))
-        if n_rows == 1:
-            return np.array([0.0, max(one, 1e-12)])
-        many = float(np.median([seconds(X) for _ in range(6)][1:]))
-    per_row = max((many - one) / (n_rows - 1), 1e-12)
-    return np.array([max(one - per_row, 0.0), per_row])
+class _OnePass:
+    """A model's one-pass last exit as a one-stage multi-exit model, to time it as a stage."""
+
+    n_exits_ = 1
+
+    def __init__(self, whole):
+        self.whole = whole
+
+    def init_exits(self, X):
+        return X
+
+    def predict_exit_proba(self, state, k, rows):
+        return self.whole(take_rows(state, rows))
 
 
 def amortised_costs(stage_times, reach, batch_size):
