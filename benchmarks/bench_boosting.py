@@ -40,7 +40,6 @@ The full run takes about 30 minutes on a 2-core VM.
 
 import argparse
 import contextlib
-import gc
 import os
 import platform
 import sys
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
+from _timing import paired_times, run_all
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
@@ -123,41 +123,6 @@ def reference_predict(library, model):
     if library == "catboost":
         return lambda X: model.predict_proba(X, thread_count=model.get_param("thread_count"))
     return model.predict_proba
-
-
-# ----------------------------------------------------------------------------- timing
-@contextlib.contextmanager
-def no_gc():
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def run_all(fn, batches):
-    def run():
-        for X_b in batches:
-            fn(X_b)
-
-    return run
-
-
-def paired_times(fns, repeats):
-    """Median seconds of each function, interleaved (order alternating) after a warm-up."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    with no_gc():
-        for r in range(repeats):
-            order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-            for i in order:
-                t0 = time.perf_counter()
-                fns[i]()
-                times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
 
 
 # ----------------------------------------------------------------------------- data

@@ -73,7 +73,6 @@ Run from the repository root::
 """
 
 import argparse
-import gc
 import gzip
 import hashlib
 import os
@@ -83,6 +82,7 @@ import time
 import warnings
 from pathlib import Path
 
+import _timing
 import numpy as np
 import sklearn
 import torch
@@ -98,6 +98,7 @@ from _sweeps import (
     sweep_learned,
     sweep_threshold,
 )
+from _timing import no_gc
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
@@ -167,20 +168,6 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-class no_gc:
-    """Collect once, then keep the garbage collector off while timing (a full collection
-    costs about 0.1 s here, with torch and scikit-learn loaded)."""
-
-    def __enter__(self):
-        gc.collect()
-        self.enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            gc.enable()
-
-
 class torch_threads:
     """Context manager: torch's intra-op threads set to ``n`` inside, restored after."""
 
@@ -196,20 +183,8 @@ class torch_threads:
 
 
 def paired_times(fns, repeats, device):
-    """Median times of several functions, interleaved (order alternating) after a warm-up."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    with no_gc():
-        for r in range(repeats):
-            order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-            for i in order:
-                sync(device)
-                t0 = time.perf_counter()
-                fns[i]()
-                sync(device)
-                times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
+    """Median times of several functions, interleaved, the device synchronised around each."""
+    return _timing.paired_times(fns, repeats, sync=lambda: sync(device))
 
 
 # ----------------------------------------------------------------------------- networks

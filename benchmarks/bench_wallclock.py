@@ -96,6 +96,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
+from _timing import no_gc, paired_times, run_all
 from bench_letter import load_letter, make_ladder, make_splits
 from bench_mnist_torch import (
     N_CLASSES,
@@ -104,7 +105,6 @@ from bench_mnist_torch import (
     load_train,
     multi_exit_forward,
     multi_exit_modules,
-    no_gc,
     scale,
     torch_threads,
     train,
@@ -442,29 +442,6 @@ def mnist_ns_case(cfg, data):
 
 
 # ----------------------------------------------------------------------------- timing
-def run_all(fn, batches):
-    def run():
-        for X_b in batches:
-            fn(X_b)
-
-    return run
-
-
-def paired_times(fns, repeats):
-    """Median seconds of each function, interleaved (order alternating) after a warm-up."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    with no_gc():
-        for r in range(repeats):
-            order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-            for i in order:
-                t0 = time.perf_counter()
-                fns[i]()
-                times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
-
-
 def row_sets(case, cfg):
     """The batches timed at each batch size: as many as fill ``cfg.target_s`` of reference
     calls (batch 1 and 100), one batch of the largest size; consecutive test rows."""
