@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGE_VENV := build/package-venv
 
-.PHONY: demo test package-test bench setup clean
+.PHONY: demo test package-test docs docs-open bench setup clean
 
 $(BIN)/.demo-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,8 @@ demo: $(BIN)/.demo-installed
 	$(BIN)/python benchmarks/demo.py
 
 test: setup
-	$(BIN)/ruff check skadaptive tests benchmarks docs
-	$(BIN)/ruff format --check skadaptive tests benchmarks docs
+	$(BIN)/ruff check skadaptive tests benchmarks docs examples
+	$(BIN)/ruff format --check skadaptive tests benchmarks docs examples
 	$(BIN)/python -m pytest -q
 
 # The wheel and the sdist, each installed in a clean venv with nothing but the package's own
@@ -43,8 +43,24 @@ package-test: setup
 	$(PACKAGE_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps dist/*.tar.gz
 	cd dist && ../$(PACKAGE_VENV)/bin/python ../.ci/smoke_installed.py
 
+# The documentation site (docs/, Sphinx): API reference, gallery (runs examples/), pages.
+# Warnings are errors. `make docs-open` opens the built site in a browser.
+$(BIN)/.docs-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@ $(BIN)/.installed
+
+docs: $(BIN)/.docs-installed
+	rm -rf docs/_build docs/generated docs/auto_examples
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+docs-open:
+	@test -f docs/_build/html/index.html || $(MAKE) docs
+	$(BIN)/python -m webbrowser -t "file://$(CURDIR)/docs/_build/html/index.html"
+
 bench: setup
 	$(BIN)/python benchmarks/bench_letter.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache docs/_build docs/generated docs/auto_examples

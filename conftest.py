@@ -24,7 +24,10 @@ if importlib.util.find_spec("hypothesis") is not None:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-collect_ignore = [] if HAS_TORCH else ["skadaptive/torch"]
+# The Sphinx configuration and what a docs build generates (the gallery's copies of the
+# examples would run as modules) are not tests.
+collect_ignore = ["docs/conf.py"] + ([] if HAS_TORCH else ["skadaptive/torch"])
+collect_ignore_glob = ["docs/_build/*", "docs/generated/*", "docs/auto_examples/*"]
 if importlib.util.find_spec("skops") is None:  # the `skops` extra
     collect_ignore += ["skadaptive/persistence.py", "docs/robustness.md"]
 if importlib.util.find_spec("matplotlib") is None:

@@ -224,7 +224,7 @@ n_stages_ : int
 n_features_in_ : int
     Number of features seen during ``fit``.""",
     "feature_names_in_": """
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Defined when ``X`` has feature names that are all strings.""",
     "cv_results_": """
 cv_results_ : dict of ndarray
