@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGE_VENV := build/package-venv
+# The oldest scikit-learn that pyproject.toml accepts (scikit-learn>=1.6): make test-oldest.
+OLDEST_SKLEARN := 1.6.1
+OLDEST_VENV := build/oldest-venv
 
-.PHONY: demo test package-test docs docs-open bench setup clean
+.PHONY: demo test test-oldest package-test docs docs-open bench setup clean
 
 $(BIN)/.demo-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +33,15 @@ test: setup
 	$(BIN)/ruff check skadaptive tests benchmarks docs examples
 	$(BIN)/ruff format --check skadaptive tests benchmarks docs examples
 	$(BIN)/python -m pytest -q
+
+# The test suite against the oldest supported scikit-learn (CI runs it; make test runs the
+# newest that pyproject.toml accepts).
+test-oldest:
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -e ".[test]" "scikit-learn==$(OLDEST_SKLEARN)"
+	$(OLDEST_VENV)/bin/python -c "import sklearn; assert sklearn.__version__ == '$(OLDEST_SKLEARN)'"
+	$(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 # The wheel and the sdist, each installed in a clean venv with nothing but the package's own
 # dependencies, and a smoke test run there from outside the source tree (CI runs it).

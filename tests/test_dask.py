@@ -35,7 +35,9 @@ def fit_on_cluster(client, make, X, y):
 def test_cross_fitting_on_a_dask_cluster(client, digits):
     X, y, X_test, _ = digits
     local = ladder(n_jobs=1).fit(X, y)  # naive Bayes, logistic regression, a forest
-    assert_same_fit(fit_on_cluster(client, ladder, X, y), local, X_test)
+    # The logistic regression, fitted in a worker process, may differ in the last bits (as
+    # the user guide says of stages built on BLAS: scikit-learn 1.6 does, 1.9 does not).
+    assert_same_fit(fit_on_cluster(client, ladder, X, y), local, X_test, rtol=1e-12)
 
 
 def test_held_out_outputs_in_chunks_on_a_dask_cluster(client, digits, monkeypatch):

@@ -496,7 +496,9 @@ def test_fit_warns_when_the_reference_is_not_the_best_model_or_routes_cost_more(
     )
     with pytest.warns(UserWarning, match=r"stage 0 .* more accurate than the last stage .*\(") as w:
         weak_last.fit(X, y)
-    assert {r.filename for r in w} == {__file__}  # the warnings point at the caller's line
+    # the warnings point at the caller's line (other libraries' warnings aside: scikit-learn
+    # 1.6 passes SciPy options that newer SciPy deprecates)
+    assert {r.filename for r in w if r.category is UserWarning} == {__file__}
     # a first stage that answers nothing well, in a chain with a large cost of its own: every
     # row runs it and then the reference
     chain = NetworkSelectionClassifier(
@@ -516,7 +518,7 @@ def test_given_costs_that_read_as_a_mistake_warn(digits):
     stages = [("nb", GaussianNB()), ("lr", LogisticRegression(max_iter=300))]
     with pytest.warns(UserWarning, match=r"stage 1 .*costs less than the model before it") as w:
         NetworkSelectionClassifier(stages, costs=[5, 1], cv=3).fit(X, y)
-    assert {r.filename for r in w} == {__file__}
+    assert {r.filename for r in w if r.category is UserWarning} == {__file__}
     with pytest.warns(UserWarning, match=r"stage 0 .*costs 0: the policies treat running it"):
         NetworkSelectionClassifier(stages, costs=[0, 1], cv=3).fit(X, y)
     with warnings.catch_warnings():

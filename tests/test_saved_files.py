@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
+from sklearn.utils.fixes import parse_version
 
 from skadaptive import NetworkSelectionClassifier
 
@@ -27,6 +29,7 @@ import skops.io as sio  # noqa: E402
 from skadaptive.persistence import FORMAT_VERSION, TRUSTED_TYPES, dump, load  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+sklearn_version = parse_version(sklearn.__version__)
 TREE = ["sklearn.tree._tree.Tree"]  # the v0.1 file's decision tree and forest stages
 
 
@@ -51,6 +54,10 @@ def schema_types(data):
 
 
 def test_a_file_saved_by_version_0_1_loads_and_answers_as_it_did():
+    if sklearn_version < parse_version("1.8"):
+        # scikit-learn loads its models only in the version that saved them (the file holds a
+        # LogisticRegression of 1.9, whose attributes 1.6 and 1.7 do not know).
+        pytest.skip("the v0.1 file was saved with scikit-learn 1.9; this is " + sklearn.__version__)
     expected = json.loads((DATA / "saved_v0_1.json").read_text())
     X = np.array(expected.pop("X"))
     models = load(DATA / "saved_v0_1.skops", trusted=TREE)
