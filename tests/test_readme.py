@@ -19,3 +19,14 @@ def test_readme_examples_run():
     # The last block routed saved outputs: its objects exist and agree with the estimator.
     assert namespace["policy"].n_stages_ == 4
     assert namespace["outputs_test"].shape[1:] == (4, 10)
+
+
+def test_readme_links_work_on_a_package_index_page():
+    """PyPI shows the README without the repository around it: a relative link is dead there.
+
+    Files of the repository are named as paths (`docs/method.md`) instead."""
+    if not README.exists():
+        pytest.skip("README.md is not beside the tests (installed package)")
+    targets = re.findall(r"\]\(([^)]+)\)", README.read_text())
+    relative = [t for t in targets if not re.match(r"(https?://|mailto:)", t)]
+    assert not relative, f"relative links in README.md: {relative}"
