@@ -28,6 +28,7 @@ for extra in ("torch", "xgboost", "lightgbm", "catboost", "matplotlib", "skops")
     assert extra not in sys.modules, f"import skadaptive imported {extra}"
 license_files = [f for f in metadata.files("skadaptive") if f.name == "LICENSE"]
 assert license_files, "the LICENSE is not in the distribution"
+assert (installed.parent / "py.typed").is_file(), "py.typed is not in the distribution (PEP 561)"
 
 X, y = load_digits(return_X_y=True)
 ladder = NetworkSelectionClassifier(

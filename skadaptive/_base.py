@@ -9,11 +9,16 @@ stages are; the sibling says how the router is chosen (``_fit_router``): at one
 non-adaptive model: its route, cost and probabilities); everything else asks it.
 """
 
+from __future__ import annotations
+
 import contextlib
 import logging
 import numbers
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold, check_cv
@@ -47,7 +52,13 @@ from ._rows import safe_rows
 from ._stages import align_proba, iter_stage_outputs, unfrozen
 from ._time_aware import TimeAwareMixin
 from ._timing import reference_time
-from ._validation import check_costs, is_frame, is_plain_float_array, sample_weight_param
+from ._validation import (
+    Float64Array,
+    check_costs,
+    is_frame,
+    is_plain_float_array,
+    sample_weight_param,
+)
 
 logger = logging.getLogger("skadaptive")
 
@@ -67,6 +78,8 @@ COMMON_CONSTRAINTS = {
 
 N_TIMING_ROWS = 512
 DEFAULT_SERVING_BATCH_SIZE = 100
+
+_Adaptive = TypeVar("_Adaptive", bound="BaseAdaptiveClassifier")
 
 
 class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, BaseEstimator):
@@ -92,7 +105,9 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
 
     # -- fitting ---------------------------------------------------------------
     @fit_context
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self: _Adaptive, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> _Adaptive:
         """Fit the stages (cross-fitted) and learn the routing policies.
 
         Parameters
@@ -424,7 +439,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         cost = route_cost(path, self.costs_)
         return Bunch(proba=np.asarray(proba), stage=stage, path=path, cost=cost)
 
-    def route(self, X):
+    def route(self, X: ArrayLike) -> Bunch:
         """Route ``X`` once and return everything about it.
 
         Parameters
@@ -441,7 +456,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         """
         return self._route(X)
 
-    def staged_predict_proba(self, X):
+    def staged_predict_proba(self, X: ArrayLike) -> Iterator[Float64Array]:
         """Every stage's class probabilities for every row, with no routing.
 
         Runs the whole system on every row, as the non-adaptive model would: for
@@ -468,7 +483,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
     def _staged_rows(self, X):
         return iter_stage_outputs(self.stage_model_, X, self.classes_)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> Float64Array:
         """Class probabilities of the stage that answers each row.
 
         Parameters
@@ -483,7 +498,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         """
         return self._route(X, keep="proba").proba
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class labels of the stage that answers each row.
 
         Parameters
@@ -498,7 +513,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         """
         return self._route(X, keep="label").label
 
-    def apply(self, X):
+    def apply(self, X: ArrayLike) -> NDArray[np.intp]:
         """Index of the stage whose answer is returned, per row.
 
         Parameters
@@ -513,7 +528,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         """
         return self._route(X, keep="stage").stage
 
-    def decision_path(self, X):
+    def decision_path(self, X: ArrayLike) -> NDArray[np.bool_]:
         """Which stages were evaluated for each row.
 
         Parameters
@@ -528,7 +543,7 @@ class BaseAdaptiveClassifier(TimeAwareMixin, FitWarningsMixin, ClassifierMixin, 
         """
         return self._route(X, keep="path").path
 
-    def predict_cost(self, X):
+    def predict_cost(self, X: ArrayLike) -> Float64Array:
         """Cost of predicting each row, in the units of ``costs_``.
 
         Parameters

@@ -16,10 +16,13 @@ most accurate within the budget) wins, by the one selection rule
 (:mod:`skadaptive._certify`) and the router tested is served as it is.
 """
 
+from __future__ import annotations
+
 import copy
 import logging
 import numbers
 import warnings
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -42,12 +45,18 @@ from ._losses import stage_losses
 from ._routing import route_outputs
 from .exceptions import GuaranteeWarning
 
+# The estimators this is mixed into, whose attributes retarget reads: to a type
+# checker the base is Any (the estimators' own base, BaseEstimator, is not typed).
+_MixedInto: Any = object
+
 logger = logging.getLogger("skadaptive")
 
 TARGETS = ("max_accuracy_loss", "max_cost", "max_relative_cost")
 LARGE_LOSS = 0.1  # a loss allowance above ten points is valid but probably a mistake
 SE_MARGIN = 1.0  # without confidence: choose on held-out loss increase + this many std errors
 DEFAULT_LEVEL = 0.9  # of the intervals reported without confidence
+
+_Budget = TypeVar("_Budget", bound="BudgetMixin")
 
 BUDGET_CONSTRAINTS = {
     "max_accuracy_loss": [Interval(numbers.Real, 0, None, closed="left"), None],
@@ -117,7 +126,7 @@ def _estimate(increase, relative_cost, level, **where):
     }
 
 
-class BudgetMixin:
+class BudgetMixin(_MixedInto):
     """The router that meets a target (``max_accuracy_loss``, ``max_cost`` or
     ``max_relative_cost``), chosen on held-out folds of the out-of-fold outputs, and
     with ``confidence``, certified on calibration rows (:mod:`skadaptive._certify`)."""
@@ -259,13 +268,13 @@ class BudgetMixin:
         return router
 
     def retarget(
-        self,
+        self: _Budget,
         *,
-        max_accuracy_loss=None,
-        max_cost=None,
-        max_relative_cost=None,
-        confidence="unchanged",
-    ):
+        max_accuracy_loss: float | None = None,
+        max_cost: float | None = None,
+        max_relative_cost: float | None = None,
+        confidence: float | Literal["unchanged"] | None = "unchanged",
+    ) -> _Budget:
         """A copy of this fitted estimator, chosen for another target.
 
         Nothing is refitted that does not depend on the target: the stages and their

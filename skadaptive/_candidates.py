@@ -19,6 +19,8 @@ from the same evaluated path (:meth:`BudgetMixin.retarget`).  Only the routers'
 public surface is used.
 """
 
+from __future__ import annotations
+
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
@@ -28,8 +30,9 @@ from ._plain_routers import HybridPolicy, ThresholdPolicy
 from ._rows import optional_rows
 from ._thresholds import max_proba_scores, threshold_frontier, threshold_route
 from ._timing import expected_time, reach_fractions
+from ._validation import Family
 
-FAMILIES = ("learned", "thresholds", "hybrid")
+FAMILIES: tuple[Family, ...] = ("learned", "thresholds", "hybrid")
 DEFAULT_COST_WEIGHTS = np.r_[0.0, np.geomspace(1e-4, 1.0, 13)]  # the displays' lambda path
 BUDGET_COST_WEIGHTS = np.r_[0.0, np.geomspace(1e-4, 1.0, 7)]  # budget mode's: every other one
 N_COST_FRACTIONS = 24  # cost budgets of the thresholds and hybrid families

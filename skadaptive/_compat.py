@@ -8,6 +8,11 @@ pyproject bounds the scikit-learn versions these were checked against, and
 model's own ``predict_proba``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import numpy as np
 from scipy.special import expit
 from sklearn import get_config
@@ -58,6 +63,8 @@ __all__ = [
 num_samples = _num_samples
 safe_indexing = _safe_indexing
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
 
 def one_blas_thread():
     """A context in which BLAS runs one thread (as scikit-learn's KMeans does internally).
@@ -68,7 +75,7 @@ def one_blas_thread():
     return _get_threadpool_controller().limit(limits=1, user_api="blas")
 
 
-def fit_context(method):
+def fit_context(method: _Method) -> _Method:
     """``_fit_context``: validate the parameters, then fit with nested validation on.
 
     Nested validation stays on because the stages and policy estimators are the

@@ -1,6 +1,12 @@
 """Plots of accuracy against cost, and of where rows exit (matplotlib, imported lazily)."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -13,8 +19,13 @@ from ._display_points import check_training_labels as _check_training_labels
 from ._display_points import sweep as _sweep
 from ._losses import check_outputs, output_classes
 from ._policy import RoutingPolicy
-from ._validation import check_costs
+from ._validation import CV, Estimator, Features, check_costs
 from ._validation import final_step as _final_step
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+_Display = TypeVar("_Display", bound="CostAccuracyDisplay")
 
 _CONSTRAINTS = {
     "cv": ["cv_object"],
@@ -25,7 +36,7 @@ _CONSTRAINTS = {
     "name": [str, None],
     "relative_cost": ["boolean"],
 }
-_STYLES = {
+_STYLES: dict[str, dict[str, Any]] = {
     "learned": dict(marker="o"),
     "threshold": dict(marker="s", ls="--", ms=4, label="max-probability threshold"),
     "stages": dict(marker="D", ls="none", c="gray", label="single stages"),
@@ -153,15 +164,15 @@ class CostAccuracyDisplay:
     def __init__(
         self,
         *,
-        learned,
-        threshold,
-        oracle,
-        stages,
-        reference_cost,
-        operating_point=None,
-        evaluation="",
-        name=None,
-    ):
+        learned: Mapping[str, Any],
+        threshold: Mapping[str, Any],
+        oracle: Mapping[str, Any],
+        stages: Mapping[str, Any],
+        reference_cost: float,
+        operating_point: Mapping[str, Any] | None = None,
+        evaluation: str = "",
+        name: str | None = None,
+    ) -> None:
         self.learned_, self.threshold_ = Bunch(**learned), Bunch(**threshold)
         self.oracle_, self.stages_ = Bunch(**oracle), Bunch(**stages)
         self.reference_cost_ = float(reference_cost)
@@ -169,7 +180,14 @@ class CostAccuracyDisplay:
         self.evaluation_ = evaluation
         self.name = name
 
-    def plot(self, ax=None, *, name=None, relative_cost=True, **kwargs):
+    def plot(
+        self: _Display,
+        ax: Axes | None = None,
+        *,
+        name: str | None = None,
+        relative_cost: bool = True,
+        **kwargs: Any,
+    ) -> _Display:
         """Draw the points on ``ax`` (a new figure if None).
 
         Parameters
@@ -217,26 +235,26 @@ class CostAccuracyDisplay:
 
     @classmethod
     def from_predictions(
-        cls,
-        stage_outputs,
-        y,
+        cls: type[_Display],
+        stage_outputs: ArrayLike,
+        y: ArrayLike,
         *,
-        eval_outputs=None,
-        y_eval=None,
-        cv=None,
-        costs=None,
-        cost_weights=None,
-        thresholds=None,
-        policy_estimator=None,
-        topology="chain",
-        features="summary",
-        classes=None,
-        reference=None,
-        stage_names=None,
-        name=None,
-        ax=None,
-        relative_cost=True,
-    ):
+        eval_outputs: ArrayLike | None = None,
+        y_eval: ArrayLike | None = None,
+        cv: CV = None,
+        costs: ArrayLike | None = None,
+        cost_weights: ArrayLike | None = None,
+        thresholds: ArrayLike | None = None,
+        policy_estimator: Estimator | None = None,
+        topology: Literal["chain", "jump"] = "chain",
+        features: Features = "summary",
+        classes: ArrayLike | None = None,
+        reference: Literal["full", "last"] | None = None,
+        stage_names: Sequence[str] | None = None,
+        name: str | None = None,
+        ax: Axes | None = None,
+        relative_cost: bool = True,
+    ) -> _Display:
         """Sweep the policies on precomputed stage probabilities, and plot them.
 
         The learned path fits one :class:`~skadaptive.RoutingPolicy` per cost weight, and
@@ -304,7 +322,7 @@ class CostAccuracyDisplay:
         _pyplot("CostAccuracyDisplay.from_predictions")
         _validate("CostAccuracyDisplay.from_predictions", locals())
         outputs = check_outputs(stage_outputs, "stage_outputs")
-        y = column_or_1d(y)
+        y = cast("NDArray[Any]", column_or_1d(y))  # sklearn is not typed
         if len(y) != len(outputs):
             raise ValueError(f"y has {len(y)} rows but stage_outputs has {len(outputs)}.")
         if (eval_outputs is None) != (y_eval is None):
@@ -347,19 +365,19 @@ class CostAccuracyDisplay:
 
     @classmethod
     def from_estimator(
-        cls,
-        estimator,
-        X,
-        y,
+        cls: type[_Display],
+        estimator: Estimator,
+        X: ArrayLike,
+        y: ArrayLike,
         *,
-        y_train=None,
-        cv=None,
-        cost_weights=None,
-        thresholds=None,
-        name=None,
-        ax=None,
-        relative_cost=True,
-    ):
+        y_train: ArrayLike | None = None,
+        cv: CV = None,
+        cost_weights: ArrayLike | None = None,
+        thresholds: ArrayLike | None = None,
+        name: str | None = None,
+        ax: Axes | None = None,
+        relative_cost: bool = True,
+    ) -> _Display:
         """Sweep the policies of a fitted adaptive classifier, evaluated on ``(X, y)``.
 
         The stages' outputs on ``X`` are computed once (``staged_predict_proba``); every
@@ -412,7 +430,7 @@ class CostAccuracyDisplay:
         _pyplot("CostAccuracyDisplay.from_estimator")
         _validate("CostAccuracyDisplay.from_estimator", locals())
         final, Xt = _final_adaptive(estimator, X)
-        y = column_or_1d(y)
+        y = cast("NDArray[Any]", column_or_1d(y))  # sklearn is not typed
         outputs = np.stack(list(final.staged_predict_proba(Xt)), axis=1)
         if len(y) != len(outputs):
             raise ValueError(f"y has {len(y)} rows but X has {len(outputs)}.")
@@ -430,7 +448,7 @@ class CostAccuracyDisplay:
                     "The estimator's policies use X (features='proba+X'), which is not kept for "
                     "its training rows: leave y_train=None to cross-fit the path on (X, y)."
                 )
-            y_train = column_or_1d(y_train)
+            y_train = cast("NDArray[Any]", column_or_1d(y_train))
             if len(y_train) != len(final.oof_outputs_):
                 raise ValueError(
                     f"y_train has {len(y_train)} rows; the estimator was fitted on "

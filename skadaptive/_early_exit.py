@@ -6,7 +6,12 @@ the stages are: the exits of one model, each continuing from the one before, so
 that the reference is the full model (every exit).
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Sequence
+
+from numpy.typing import ArrayLike
 
 from ._base import COMMON_CONSTRAINTS, BaseAdaptiveClassifier, FixedCostWeightMixin
 from ._budget import FAMILIES, BudgetMixin
@@ -19,6 +24,7 @@ from ._stages import (
     single_model_exits,
     unfrozen,
 )
+from ._validation import CV, Costs, Estimator, Family, Features, Loss, Memory, RandomState
 
 _COMMON_AFTER = ["policy_estimator", "features", "loss", "top_k", "cv", "n_jobs"]
 _COMMON_AFTER += ["random_state", "verbose", "memory"]
@@ -60,22 +66,22 @@ class EarlyExitClassifier(FixedCostWeightMixin, _EarlyExitBase):
 
     def __init__(
         self,
-        estimator,
+        estimator: Estimator,
         *,
-        exits=None,
-        costs=None,
-        serving_batch_size=100,
-        cost_weight=0.1,
-        policy_estimator=None,
-        features="summary",
-        loss="zero_one",
-        top_k=5,
-        cv=5,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-        memory=None,
-    ):
+        exits: ArrayLike | None = None,
+        costs: Costs = None,
+        serving_batch_size: int = 100,
+        cost_weight: float = 0.1,
+        policy_estimator: Estimator | None = None,
+        features: Features = "summary",
+        loss: Loss = "zero_one",
+        top_k: int = 5,
+        cv: CV = 5,
+        n_jobs: int | None = None,
+        random_state: RandomState = None,
+        verbose: int = 0,
+        memory: Memory = None,
+    ) -> None:
         self.estimator = estimator
         self.exits = exits
         self.costs = costs
@@ -148,29 +154,29 @@ class EarlyExitClassifierCV(BudgetMixin, _EarlyExitBase):
 
     def __init__(
         self,
-        estimator,
+        estimator: Estimator,
         *,
-        max_accuracy_loss=None,
-        max_cost=None,
-        max_relative_cost=None,
-        families=FAMILIES,
-        cost_weights=None,
-        selection_cv=5,
-        confidence=None,
-        calibration_size=0.5,
-        exits=None,
-        costs=None,
-        serving_batch_size=100,
-        policy_estimator=None,
-        features="summary",
-        loss="zero_one",
-        top_k=5,
-        cv=5,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-        memory=None,
-    ):
+        max_accuracy_loss: float | None = None,
+        max_cost: float | None = None,
+        max_relative_cost: float | None = None,
+        families: Sequence[Family] = FAMILIES,
+        cost_weights: ArrayLike | None = None,
+        selection_cv: CV = 5,
+        confidence: float | None = None,
+        calibration_size: float = 0.5,
+        exits: ArrayLike | None = None,
+        costs: Costs = None,
+        serving_batch_size: int = 100,
+        policy_estimator: Estimator | None = None,
+        features: Features = "summary",
+        loss: Loss = "zero_one",
+        top_k: int = 5,
+        cv: CV = 5,
+        n_jobs: int | None = None,
+        random_state: RandomState = None,
+        verbose: int = 0,
+        memory: Memory = None,
+    ) -> None:
         self.estimator = estimator
         self.max_accuracy_loss = max_accuracy_loss
         self.max_cost = max_cost

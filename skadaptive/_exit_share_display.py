@@ -1,11 +1,22 @@
 """ExitShareDisplay: the share of rows answered at each stage (matplotlib, imported lazily)."""
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import column_or_1d
 
 from ._display import _check_names, _final_adaptive, _pyplot
+from ._validation import Estimator
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+_Display = TypeVar("_Display", bound="ExitShareDisplay")
 
 
 class ExitShareDisplay:
@@ -71,12 +82,20 @@ class ExitShareDisplay:
     (['tree', 'knn'], [0.7275, 0.2725])
     """
 
-    def __init__(self, shares, *, stage_names=None, name=None):
+    def __init__(
+        self,
+        shares: ArrayLike,
+        *,
+        stage_names: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.shares_ = np.asarray(shares, dtype=float)
         self.stage_names_ = _check_names(stage_names, len(self.shares_))
         self.name = name
 
-    def plot(self, ax=None, *, name=None, **kwargs):
+    def plot(
+        self: _Display, ax: Axes | None = None, *, name: str | None = None, **kwargs: Any
+    ) -> _Display:
         """Draw the bars on ``ax`` (a new figure if None).
 
         Parameters
@@ -106,7 +125,15 @@ class ExitShareDisplay:
         return self
 
     @classmethod
-    def from_predictions(cls, stage, *, n_stages=None, stage_names=None, name=None, ax=None):
+    def from_predictions(
+        cls: type[_Display],
+        stage: ArrayLike,
+        *,
+        n_stages: int | None = None,
+        stage_names: Sequence[str] | None = None,
+        name: str | None = None,
+        ax: Axes | None = None,
+    ) -> _Display:
         """Plot the shares of answering-stage indices.
 
         Parameters
@@ -129,7 +156,7 @@ class ExitShareDisplay:
             The display, plotted, with the shares as ``shares_``.
         """
         _pyplot("ExitShareDisplay.from_predictions")
-        stage = column_or_1d(stage)
+        stage = cast("NDArray[Any]", column_or_1d(stage))  # sklearn is not typed
         if stage.size == 0 or not np.issubdtype(stage.dtype, np.integer) or stage.min() < 0:
             raise ValueError("stage must be a non-empty array of non-negative integers.")
         if n_stages is None:
@@ -140,7 +167,15 @@ class ExitShareDisplay:
         return cls(shares, stage_names=stage_names, name=name).plot(ax=ax)
 
     @classmethod
-    def from_estimator(cls, estimator, X, *, stage_names=None, name=None, ax=None):
+    def from_estimator(
+        cls: type[_Display],
+        estimator: Estimator,
+        X: ArrayLike,
+        *,
+        stage_names: Sequence[str] | None = None,
+        name: str | None = None,
+        ax: Axes | None = None,
+    ) -> _Display:
         """Plot where a fitted adaptive classifier answers the rows of ``X`` (``apply``).
 
         Parameters

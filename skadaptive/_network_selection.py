@@ -6,6 +6,12 @@ which says what the stages are: independent models, so that the reference is the
 last model alone and a jump pays only for the models it runs.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar
+
+from numpy.typing import ArrayLike
 from sklearn.utils import Bunch
 
 from ._base import COMMON_CONSTRAINTS, BaseAdaptiveClassifier, FixedCostWeightMixin
@@ -13,6 +19,9 @@ from ._budget import FAMILIES, BudgetMixin
 from ._compat import StrOptions, _BaseComposition
 from ._docs import docstring
 from ._stages import ModelLadder, unfrozen
+from ._validation import CV, Costs, Estimator, Family, Features, Loss, Memory, RandomState
+
+_Selection = TypeVar("_Selection", bound="_NetworkSelectionBase")
 
 _COMMON_AFTER = ["policy_estimator", "features", "loss", "top_k", "cv", "n_jobs"]
 _COMMON_AFTER += ["random_state", "verbose", "memory"]
@@ -30,7 +39,7 @@ class _NetworkSelectionBase(BaseAdaptiveClassifier, _BaseComposition):
     def _topology(self):
         return self.topology
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get the parameters, with each model's as ``<name>__<param>`` when ``deep``.
 
         Parameters
@@ -45,7 +54,7 @@ class _NetworkSelectionBase(BaseAdaptiveClassifier, _BaseComposition):
         """
         return self._get_params("estimators", deep=deep)
 
-    def set_params(self, **params):
+    def set_params(self: _Selection, **params: Any) -> _Selection:
         """Set the parameters, including ``<name>__<param>`` of a model.
 
         Parameters
@@ -116,22 +125,22 @@ class NetworkSelectionClassifier(FixedCostWeightMixin, _NetworkSelectionBase):
 
     def __init__(
         self,
-        estimators,
+        estimators: list[tuple[str, Estimator]],
         *,
-        costs=None,
-        serving_batch_size=100,
-        cost_weight=0.1,
-        topology="jump",
-        policy_estimator=None,
-        features="summary",
-        loss="zero_one",
-        top_k=5,
-        cv=5,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-        memory=None,
-    ):
+        costs: Costs = None,
+        serving_batch_size: int = 100,
+        cost_weight: float = 0.1,
+        topology: Literal["jump", "chain"] = "jump",
+        policy_estimator: Estimator | None = None,
+        features: Features = "summary",
+        loss: Loss = "zero_one",
+        top_k: int = 5,
+        cv: CV = 5,
+        n_jobs: int | None = None,
+        random_state: RandomState = None,
+        verbose: int = 0,
+        memory: Memory = None,
+    ) -> None:
         self.estimators = estimators
         self.costs = costs
         self.serving_batch_size = serving_batch_size
@@ -204,29 +213,29 @@ class NetworkSelectionClassifierCV(BudgetMixin, _NetworkSelectionBase):
 
     def __init__(
         self,
-        estimators,
+        estimators: list[tuple[str, Estimator]],
         *,
-        max_accuracy_loss=None,
-        max_cost=None,
-        max_relative_cost=None,
-        families=FAMILIES,
-        cost_weights=None,
-        selection_cv=5,
-        confidence=None,
-        calibration_size=0.5,
-        costs=None,
-        serving_batch_size=100,
-        topology="jump",
-        policy_estimator=None,
-        features="summary",
-        loss="zero_one",
-        top_k=5,
-        cv=5,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-        memory=None,
-    ):
+        max_accuracy_loss: float | None = None,
+        max_cost: float | None = None,
+        max_relative_cost: float | None = None,
+        families: Sequence[Family] = FAMILIES,
+        cost_weights: ArrayLike | None = None,
+        selection_cv: CV = 5,
+        confidence: float | None = None,
+        calibration_size: float = 0.5,
+        costs: Costs = None,
+        serving_batch_size: int = 100,
+        topology: Literal["jump", "chain"] = "jump",
+        policy_estimator: Estimator | None = None,
+        features: Features = "summary",
+        loss: Loss = "zero_one",
+        top_k: int = 5,
+        cv: CV = 5,
+        n_jobs: int | None = None,
+        random_state: RandomState = None,
+        verbose: int = 0,
+        memory: Memory = None,
+    ) -> None:
         self.estimators = estimators
         self.max_accuracy_loss = max_accuracy_loss
         self.max_cost = max_cost

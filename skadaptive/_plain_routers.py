@@ -8,9 +8,14 @@ answered by the estimator's reference, along its route).  All three implement th
 :mod:`skadaptive.routers`.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
@@ -19,8 +24,34 @@ from ._features import entropy
 from ._losses import output_classes
 from ._routers import STABLE_MODULE, BaseRouter
 from ._routing import EXIT, JUMP, NEXT
+from ._validation import Features, Float64Array
 
 __all__ = ["HybridPolicy", "ReferencePolicy", "ThresholdPolicy"]
+
+_Threshold = TypeVar("_Threshold", bound="ThresholdPolicy")
+_Hybrid = TypeVar("_Hybrid", bound="HybridPolicy")
+_Reference = TypeVar("_Reference", bound="ReferencePolicy")
+
+
+class _LearnedRouter(Protocol):
+    """What :class:`HybridPolicy` reads of a fitted RoutingPolicy: its public surface."""
+
+    classes_: NDArray[Any]
+    costs_: Float64Array
+    normalized_costs_: Float64Array
+    n_stages_: int
+    features: Features
+
+    @property
+    def uses_X(self) -> bool: ...
+
+    def stage_block(self, proba: Float64Array) -> Float64Array: ...
+
+    def exit_probability(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None = None
+    ) -> Float64Array: ...
+
+    def linear_exit_rule(self) -> Bunch | None: ...
 
 
 class ThresholdPolicy(BaseRouter):
@@ -93,8 +124,14 @@ class ThresholdPolicy(BaseRouter):
     }
 
     def __init__(
-        self, threshold=0.9, *, criterion="max_proba", costs=None, outputs="proba", classes=None
-    ):
+        self,
+        threshold: float | ArrayLike = 0.9,
+        *,
+        criterion: Literal["max_proba", "entropy"] = "max_proba",
+        costs: ArrayLike | None = None,
+        outputs: Literal["proba", "logits"] = "proba",
+        classes: ArrayLike | None = None,
+    ) -> None:
         self.threshold = threshold
         self.criterion = criterion
         self.costs = costs
@@ -102,7 +139,7 @@ class ThresholdPolicy(BaseRouter):
         self.classes = classes
 
     @fit_context
-    def fit(self, stage_outputs, y=None):
+    def fit(self: _Threshold, stage_outputs: ArrayLike, y: ArrayLike | None = None) -> _Threshold:
         """Record the stages, classes and costs; a threshold policy learns nothing.
 
         Parameters
@@ -144,7 +181,9 @@ class ThresholdPolicy(BaseRouter):
             raise ValueError(f"threshold contains NaN: {thresholds.tolist()}.")
         return thresholds
 
-    def decide(self, node, blocks, X_rows):
+    def decide(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None
+    ) -> NDArray[np.integer[Any]]:
         """Exit where the newest stage is confident enough, else continue.
 
         Parameters
@@ -223,11 +262,11 @@ class HybridPolicy(BaseRouter):
     1.0
     """
 
-    def __init__(self, policy, thresholds):
+    def __init__(self, policy: _LearnedRouter, thresholds: ArrayLike) -> None:
         self.policy = policy
         self.thresholds = thresholds
 
-    def fit(self, stage_outputs=None, y=None):
+    def fit(self: _Hybrid, stage_outputs: Any = None, y: Any = None) -> _Hybrid:
         """Read the fitted policy and check the thresholds.
 
         Parameters
@@ -256,16 +295,16 @@ class HybridPolicy(BaseRouter):
         return self
 
     @property
-    def uses_X(self):
+    def uses_X(self) -> bool:
         """Whether the underlying policy reads the raw input."""
         return self.policy.uses_X
 
     @property
-    def features(self):
+    def features(self) -> Features:
         """The features of the underlying policy."""
         return self.policy.features
 
-    def stage_block(self, proba):
+    def stage_block(self, proba: Float64Array) -> Float64Array:
         """The underlying policy's block of one stage's outputs.
 
         Parameters
@@ -280,7 +319,9 @@ class HybridPolicy(BaseRouter):
         """
         return self.policy.stage_block(proba)
 
-    def decide(self, node, blocks, X_rows):
+    def decide(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None
+    ) -> NDArray[np.integer[Any]]:
         """Exit where the policy's probability of "exit" reaches the threshold.
 
         Parameters
@@ -300,7 +341,7 @@ class HybridPolicy(BaseRouter):
         p_exit = self.policy.exit_probability(node, blocks, X_rows)
         return np.where(p_exit >= self.thresholds_[node], EXIT, NEXT)
 
-    def linear_exit_rule(self):
+    def linear_exit_rule(self) -> Bunch | None:
         """The rule of the underlying policies, intercepts moved by each threshold.
 
         P(exit) = 1 - sigmoid(score) >= t  <=>  score <= logit(1 - t), so "continue"
@@ -374,12 +415,14 @@ class ReferencePolicy(BaseRouter):
     array([10., 10.])
     """
 
-    def __init__(self, costs, classes, entry=0):
+    def __init__(
+        self, costs: Sequence[float] | NDArray[Any], classes: ArrayLike, entry: int = 0
+    ) -> None:
         self.costs = costs
         self.classes = classes
         self.entry = entry
 
-    def fit(self, stage_outputs=None, y=None):
+    def fit(self: _Reference, stage_outputs: Any = None, y: Any = None) -> _Reference:
         """Record the costs, classes and route.
 
         Parameters
@@ -411,7 +454,7 @@ class ReferencePolicy(BaseRouter):
             del state["topology"]
         super().__setstate__(state)
 
-    def entry_stage(self):
+    def entry_stage(self) -> int:
         """The first stage of the reference's route.
 
         Returns
@@ -421,7 +464,9 @@ class ReferencePolicy(BaseRouter):
         """
         return int(self.entry)
 
-    def decide(self, node, blocks, X_rows):
+    def decide(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None
+    ) -> NDArray[np.integer[Any]]:
         """Continue every row towards the last stage.
 
         Parameters

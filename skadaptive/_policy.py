@@ -9,10 +9,14 @@ and labels (:meth:`RoutingPolicy.fit`) or from per-row stage losses
 :class:`~skadaptive.routers.BaseRouter`.
 """
 
+from __future__ import annotations
+
 import copy
 import numbers
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Bunch
@@ -31,9 +35,18 @@ from ._losses import output_classes, stage_losses
 from ._reduction import learn_policies
 from ._routers import BaseRouter, ConstantPolicy, exit_probability
 from ._routing import EXIT, JUMP, NEXT
-from ._validation import check_sample_weight_1d, sample_weight_param
+from ._validation import (
+    Estimator,
+    Features,
+    Float64Array,
+    Loss,
+    check_sample_weight_1d,
+    sample_weight_param,
+)
 
 FEATURE_KINDS = ("summary", "proba", "proba+X")
+
+_Policy = TypeVar("_Policy", bound="RoutingPolicy")
 
 
 def policy_predict(policy, features):
@@ -189,17 +202,17 @@ class RoutingPolicy(BaseRouter):
 
     def __init__(
         self,
-        costs=None,
+        costs: ArrayLike | None = None,
         *,
-        cost_weight=0.1,
-        topology="chain",
-        policy_estimator=None,
-        features="summary",
-        loss="zero_one",
-        top_k=5,
-        outputs="proba",
-        classes=None,
-    ):
+        cost_weight: float = 0.1,
+        topology: Literal["chain", "jump"] = "chain",
+        policy_estimator: Estimator | None = None,
+        features: Features = "summary",
+        loss: Loss = "zero_one",
+        top_k: int = 5,
+        outputs: Literal["proba", "logits"] = "proba",
+        classes: ArrayLike | None = None,
+    ) -> None:
         self.costs = costs
         self.cost_weight = cost_weight
         self.topology = topology
@@ -226,7 +239,14 @@ class RoutingPolicy(BaseRouter):
         super().__setstate__(state)
 
     @fit_context
-    def fit(self, stage_outputs, y, *, X=None, sample_weight=None):
+    def fit(
+        self: _Policy,
+        stage_outputs: ArrayLike,
+        y: ArrayLike,
+        *,
+        X: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> _Policy:
         """Learn the policies, last decision first.
 
         Parameters
@@ -246,7 +266,7 @@ class RoutingPolicy(BaseRouter):
             The fitted router.
         """
         outputs = self._validate_outputs(stage_outputs, y=y)
-        y = column_or_1d(y)
+        y = cast("NDArray[Any]", column_or_1d(y))  # sklearn's helpers are not typed
         if y.shape[0] != outputs.shape[0]:
             raise ValueError(f"y has {y.shape[0]} rows but stage_outputs has {outputs.shape[0]}.")
         classes = output_classes(self.classes, y, outputs.shape[2])
@@ -254,7 +274,14 @@ class RoutingPolicy(BaseRouter):
         return self._fit(outputs, losses, classes, X, sample_weight)
 
     @fit_context
-    def fit_losses(self, stage_outputs, losses, *, X=None, sample_weight=None):
+    def fit_losses(
+        self: _Policy,
+        stage_outputs: ArrayLike,
+        losses: ArrayLike,
+        *,
+        X: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> _Policy:
         """Learn the policies from each row's loss at each stage, last decision first.
 
         For callers that have the losses already (budget mode evaluates many
@@ -341,11 +368,11 @@ class RoutingPolicy(BaseRouter):
         return self
 
     @property
-    def uses_X(self):
+    def uses_X(self) -> bool:
         """Whether the policies read the raw input (``features="proba+X"`` or a callable)."""
         return FeatureBuilder(self.features).uses_X
 
-    def stage_block(self, proba):
+    def stage_block(self, proba: Float64Array) -> Float64Array:
         """The features' block of one stage: its summary, or its probabilities.
 
         Parameters
@@ -366,7 +393,9 @@ class RoutingPolicy(BaseRouter):
         probas = blocks if callable(self.features) else None
         return FeatureBuilder(self.features).build(blocks, probas, X_rows)
 
-    def decide(self, node, blocks, X_rows):
+    def decide(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None
+    ) -> NDArray[np.integer[Any]]:
         """Exit, continue or jump, as the policies at ``node`` predict.
 
         Parameters
@@ -392,7 +421,9 @@ class RoutingPolicy(BaseRouter):
             actions[cont] = np.where(policy_predict(jump_policy, features[cont]) == 1, JUMP, NEXT)
         return actions
 
-    def exit_probability(self, node, blocks, X_rows=None):
+    def exit_probability(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None = None
+    ) -> Float64Array:
         """The exit policy's probability of "exit" at ``node``, per row.
 
         Parameters
@@ -412,7 +443,9 @@ class RoutingPolicy(BaseRouter):
         policy = self.policies_[(node, "exit")]
         return exit_probability(policy, len(blocks[-1]), lambda: self._features(blocks, X_rows))
 
-    def exit_probabilities(self, stage_outputs, X=None):
+    def exit_probabilities(
+        self, stage_outputs: ArrayLike, X: ArrayLike | None = None
+    ) -> Float64Array:
         """Every exit policy's probability of "exit" for every row.
 
         Parameters
@@ -435,7 +468,7 @@ class RoutingPolicy(BaseRouter):
             [self.exit_probability(k, blocks[: k + 1], X) for k in range(self.n_stages_ - 1)]
         )
 
-    def linear_exit_rule(self):
+    def linear_exit_rule(self) -> Bunch | None:
         """The exit decisions as one linear rule over the stage blocks, or None.
 
         For a chain whose exit policies are all binary linear models (or constant)

@@ -6,12 +6,19 @@ candidate from them with the one selection rule of the package.  Public in
 :mod:`skadaptive.metrics`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._choice import best_under
 from ._fitting import all_frozen, frozen_outputs
 from ._rows import safe_rows
 from ._scorers import reference_cost
+from ._validation import Estimator
 from ._validation import final_step as _final_step
 
 __all__ = ["budget_scoring", "cheapest_within", "most_accurate_under"]
@@ -55,7 +62,7 @@ def _budget_scores(estimator, X, y):
     }
 
 
-def budget_scoring():
+def budget_scoring() -> Callable[[Estimator, ArrayLike, ArrayLike], dict[str, float]]:
     """The ``scoring`` that :func:`cheapest_within` and :func:`most_accurate_under` read.
 
     One callable that returns three metrics, as ``GridSearchCV(scoring=...)`` accepts:
@@ -117,7 +124,7 @@ def _column(cv_results, name):
     return np.asarray(cv_results[key], dtype=float)
 
 
-def cheapest_within(max_accuracy_loss):
+def cheapest_within(max_accuracy_loss: float) -> Callable[[Mapping[str, Any]], int]:
     """A ``refit`` rule: the cheapest candidate within an accuracy loss of the reference.
 
     Candidates whose mean held-out accuracy is at least the reference's mean held-out
@@ -177,7 +184,7 @@ def cheapest_within(max_accuracy_loss):
     return refit
 
 
-def most_accurate_under(max_cost):
+def most_accurate_under(max_cost: float) -> Callable[[Mapping[str, Any]], int]:
     """A ``refit`` rule: the most accurate candidate whose cost is within a budget.
 
     Candidates whose mean held-out cost, as a fraction of the reference's (the most

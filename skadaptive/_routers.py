@@ -13,22 +13,30 @@ the learned router, :class:`~skadaptive.RoutingPolicy`, in :mod:`skadaptive._pol
 decision has nothing to learn.
 """
 
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import softmax
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import Bunch
 from sklearn.utils import metadata_routing as mr
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import logistic_proba
 from ._losses import check_outputs, output_classes
 from ._routing import route_outputs
-from ._validation import check_costs
+from ._validation import Float64Array, check_costs
 
 __all__ = ["BaseRouter", "ConstantPolicy", "exit_probability"]
 
 STABLE_MODULE = "skadaptive.routers"  # where saved files find these classes
 PROBA_TOL = 1e-3  # how far probabilities may stray from [0, 1] rows summing to 1
+
+_Constant = TypeVar("_Constant", bound="ConstantPolicy")
 
 
 class BaseRouter(BaseEstimator):
@@ -102,11 +110,11 @@ class BaseRouter(BaseEstimator):
 
     # -- the protocol -----------------------------------------------------------
     @property
-    def uses_X(self):
+    def uses_X(self) -> bool:
         """Whether :meth:`decide` reads the raw input rows (``X_rows``)."""
         return False
 
-    def entry_stage(self):
+    def entry_stage(self) -> int:
         """The stage that every row computes first.
 
         Returns
@@ -116,7 +124,7 @@ class BaseRouter(BaseEstimator):
         """
         return 0
 
-    def stage_block(self, proba):
+    def stage_block(self, proba: Float64Array) -> Float64Array:
         """What the router keeps of one stage's outputs, per row.
 
         Parameters
@@ -132,7 +140,9 @@ class BaseRouter(BaseEstimator):
         """
         return proba
 
-    def decide(self, node, blocks, X_rows):
+    def decide(
+        self, node: int, blocks: list[Float64Array], X_rows: ArrayLike | None
+    ) -> NDArray[np.integer[Any]]:
         """What the rows at non-final stage ``node`` do next.
 
         Parameters
@@ -152,7 +162,7 @@ class BaseRouter(BaseEstimator):
         """
         raise NotImplementedError
 
-    def linear_exit_rule(self):
+    def linear_exit_rule(self) -> Bunch | None:
         """The exit decisions as one linear rule over the stage blocks, or None.
 
         A router whose decision at every exit ``k`` is "continue" exactly where
@@ -193,7 +203,7 @@ class BaseRouter(BaseEstimator):
             )
         return outputs
 
-    def route(self, stage_outputs, X=None):
+    def route(self, stage_outputs: ArrayLike, X: ArrayLike | None = None) -> Bunch:
         """Route rows given every stage's outputs.
 
         Parameters
@@ -218,7 +228,7 @@ class BaseRouter(BaseEstimator):
             X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
         return route_outputs(outputs, self, X, self.costs_)
 
-    def predict_proba(self, stage_outputs, X=None):
+    def predict_proba(self, stage_outputs: ArrayLike, X: ArrayLike | None = None) -> Float64Array:
         """Class probabilities of the stage that answers each row.
 
         Parameters
@@ -235,7 +245,7 @@ class BaseRouter(BaseEstimator):
         """
         return self.route(stage_outputs, X).proba
 
-    def predict(self, stage_outputs, X=None):
+    def predict(self, stage_outputs: ArrayLike, X: ArrayLike | None = None) -> NDArray[Any]:
         """Class labels of the stage that answers each row.
 
         Parameters
@@ -253,7 +263,7 @@ class BaseRouter(BaseEstimator):
         proba = self.predict_proba(stage_outputs, X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def apply(self, stage_outputs, X=None):
+    def apply(self, stage_outputs: ArrayLike, X: ArrayLike | None = None) -> NDArray[np.intp]:
         """Index of the stage whose answer is returned, per row.
 
         Parameters
@@ -270,7 +280,9 @@ class BaseRouter(BaseEstimator):
         """
         return self.route(stage_outputs, X).stage
 
-    def decision_path(self, stage_outputs, X=None):
+    def decision_path(
+        self, stage_outputs: ArrayLike, X: ArrayLike | None = None
+    ) -> NDArray[np.bool_]:
         """Which stages each row's route computes.
 
         Parameters
@@ -287,7 +299,7 @@ class BaseRouter(BaseEstimator):
         """
         return self.route(stage_outputs, X).path
 
-    def predict_cost(self, stage_outputs, X=None):
+    def predict_cost(self, stage_outputs: ArrayLike, X: ArrayLike | None = None) -> Float64Array:
         """Cost of each row's route, in the units of ``costs_``.
 
         Parameters
@@ -304,7 +316,7 @@ class BaseRouter(BaseEstimator):
         """
         return self.route(stage_outputs, X).cost
 
-    def score(self, stage_outputs, y, X=None):
+    def score(self, stage_outputs: ArrayLike, y: ArrayLike, X: ArrayLike | None = None) -> float:
         """Accuracy of the routed predictions.
 
         Parameters
@@ -359,7 +371,7 @@ class ConstantPolicy:
     array([1, 1, 1])
     """
 
-    def __init__(self, value):
+    def __init__(self, value: int) -> None:
         self.value = int(value)
         self.classes_ = np.array([0, 1])
 
@@ -368,7 +380,7 @@ class ConstantPolicy:
         self.__dict__.update(state)
         self.classes_ = np.array([0, 1])
 
-    def fit(self, X=None, y=None):
+    def fit(self: _Constant, X: Any = None, y: Any = None) -> _Constant:
         """Nothing to learn.
 
         Parameters
@@ -385,7 +397,7 @@ class ConstantPolicy:
         """
         return self
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.int_]:
         """``value`` for every row.
 
         Parameters
@@ -398,9 +410,9 @@ class ConstantPolicy:
         actions : ndarray of shape (n_rows,)
             ``value`` repeated.
         """
-        return np.full(X.shape[0], self.value, dtype=int)
+        return np.full(np.shape(X)[0], self.value, dtype=int)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> Float64Array:
         """Probability 1 for ``value``, 0 for the other action.
 
         Parameters
@@ -413,7 +425,7 @@ class ConstantPolicy:
         proba : ndarray of shape (n_rows, 2)
             Columns for actions 0 and 1.
         """
-        proba = np.zeros((X.shape[0], 2))
+        proba = np.zeros((np.shape(X)[0], 2))
         proba[:, self.value] = 1.0
         return proba
 

@@ -4,8 +4,15 @@ Public in :mod:`skadaptive.metrics`.  Each accepts the estimator itself or a Pip
 that ends with it.
 """
 
-import numpy as np
+from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validation import Estimator
 from ._validation import final_step as _final_step
 
 __all__ = [
@@ -20,7 +27,7 @@ __all__ = [
 ]
 
 
-def reference_cost(estimator):
+def reference_cost(estimator: Estimator) -> float:
     """Per-row cost of the non-adaptive reference, in the estimator's units.
 
     The most expensive model alone for network selection; the full model (every
@@ -74,7 +81,7 @@ def reference_cost(estimator):
     return estimator._reference_cost()
 
 
-def average_cost(estimator, X, y=None):
+def average_cost(estimator: Estimator, X: ArrayLike, y: Any = None) -> float:
     """Mean per-row cost of ``estimator.predict(X)``, in the units of ``costs_``.
 
     Each row pays for the stages that its route evaluates (see the estimator's
@@ -128,7 +135,7 @@ def average_cost(estimator, X, y=None):
     return float(np.mean(estimator.predict_cost(X)))
 
 
-def speedup(estimator, X, y=None):
+def speedup(estimator: Estimator, X: ArrayLike, y: Any = None) -> float:
     """``reference_cost / average_cost``: how many times cheaper than the reference.
 
     2 means that ``predict`` costs half as much per row as the non-adaptive reference
@@ -176,7 +183,7 @@ def speedup(estimator, X, y=None):
     return reference_cost(estimator) / cost if cost > 0 else float("inf")  # free routes
 
 
-def neg_average_cost_scorer(estimator, X, y=None):
+def neg_average_cost_scorer(estimator: Estimator, X: ArrayLike, y: Any = None) -> float:
     """Scorer: minus :func:`average_cost`, in the units of ``costs_`` (greater is better).
 
     Scikit-learn's searches maximise every score, so the cost is negated, as in
@@ -222,7 +229,7 @@ def neg_average_cost_scorer(estimator, X, y=None):
     return -average_cost(estimator, X)
 
 
-def speedup_scorer(estimator, X, y=None):
+def speedup_scorer(estimator: Estimator, X: ArrayLike, y: Any = None) -> float:
     """Scorer: :func:`speedup` (greater is better).
 
     How many times cheaper than the non-adaptive reference the estimator predicts
@@ -268,7 +275,7 @@ def speedup_scorer(estimator, X, y=None):
     return speedup(estimator, X)
 
 
-def make_objective_scorer(cost_weight):
+def make_objective_scorer(cost_weight: float) -> Callable[[Estimator, ArrayLike, ArrayLike], float]:
     """Scorer of the paper's objective at a fixed ``cost_weight``.
 
     Returns ``-(error rate + cost_weight * mean normalised cost)``, where the
@@ -324,7 +331,7 @@ def make_objective_scorer(cost_weight):
     return objective_scorer
 
 
-def neg_relative_cost_scorer(estimator, X, y=None):
+def neg_relative_cost_scorer(estimator: Estimator, X: ArrayLike, y: Any = None) -> float:
     """Scorer: minus the mean cost as a fraction of :func:`reference_cost` (greater is better).
 
     ``-0.5`` means half the cost of the most expensive model (network selection) or of
@@ -369,7 +376,7 @@ def neg_relative_cost_scorer(estimator, X, y=None):
     return -1.0 / speedup(estimator, X)
 
 
-def reference_accuracy_scorer(estimator, X, y):
+def reference_accuracy_scorer(estimator: Estimator, X: ArrayLike, y: ArrayLike) -> float:
     """Scorer: accuracy of the non-adaptive reference on ``X``, for :func:`cheapest_within`.
 
     The most expensive model alone (network selection) or the full model (early exit),

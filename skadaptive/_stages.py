@@ -19,15 +19,21 @@ adapted here.  For :class:`~skadaptive.NetworkSelectionClassifier`, the ladder o
 models is itself one such object, whose stages are independent models.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 
 from . import _boosting, _compat
 from ._compat import ForestClassifier, num_samples
 from ._rows import take_rows
+from ._validation import Estimator, Float64Array
 
 TREE_ENSEMBLES = (ForestClassifier, GradientBoostingClassifier, HistGradientBoostingClassifier)
 DEFAULT_EXITS = (0.125, 0.25, 0.5, 1.0)
@@ -122,9 +128,9 @@ class ModelLadder:
            [0.01, 0.17, 0.82]])
     """
 
-    library_infos = None  # what ladders saved before the boosting libraries lack
+    library_infos: list[Any] | None = None  # what ladders saved before the boosting libraries lack
 
-    def __init__(self, models, classes):
+    def __init__(self, models: Sequence[Estimator], classes: ArrayLike) -> None:
         self.models = list(models)
         self.classes_ = np.asarray(classes)
         self.n_exits_ = len(self.models)
@@ -132,7 +138,7 @@ class ModelLadder:
         # the wrappers' input checks (LightGBM's: about 0.6 ms a call) on checked rows.
         self.library_infos = [_library_info(unfrozen(model)) for model in self.models]
 
-    def init_exits(self, X):
+    def init_exits(self, X: ArrayLike) -> ArrayLike:
         """Start the computation for the rows of ``X``: nothing to compute yet.
 
         Parameters
@@ -148,7 +154,7 @@ class ModelLadder:
         """
         return X
 
-    def predict_exit_proba(self, state, k, rows):
+    def predict_exit_proba(self, state: ArrayLike, k: int, rows: ArrayLike) -> Float64Array:
         """Class probabilities of model ``k`` for some of the rows.
 
         Parameters
@@ -330,9 +336,9 @@ class TreeEnsembleExits:
     array([[0.625, 0.375]])
     """
 
-    library_info = None  # what files saved before the boosting libraries lack
+    library_info: dict | None = None  # what files saved before the boosting libraries lack
 
-    def __init__(self, model, exits=None):
+    def __init__(self, model: Estimator, exits: ArrayLike | None = None) -> None:
         self.model = model
         self.library_info = None
         library = _boosting.library_of(model)
@@ -352,7 +358,7 @@ class TreeEnsembleExits:
         self.n_exits_ = len(self.counts)
         self.exit_costs_ = np.diff([0, *self.counts]).astype(float) * per_iteration
 
-    def init_exits(self, X):
+    def init_exits(self, X: ArrayLike) -> dict[str, Any]:
         """Start the computation for the rows of ``X``: validate them.
 
         Parameters
@@ -376,7 +382,7 @@ class TreeEnsembleExits:
         )
         return {"X": check(self.model, X), "acc": None}
 
-    def predict_exit_proba(self, state, k, rows):
+    def predict_exit_proba(self, state: dict[str, Any], k: int, rows: ArrayLike) -> Float64Array:
         """Advance some rows to exit ``k`` and return their class probabilities.
 
         Only the trees (boosting iterations) that exit ``k`` adds to exit ``k - 1``
@@ -405,7 +411,7 @@ class TreeEnsembleExits:
         start = 0 if k == 0 else self.counts[k - 1]
         return self._advance(state, rows, start, self.counts[k])
 
-    def predict_last_exit_proba(self, X):
+    def predict_last_exit_proba(self, X: ArrayLike) -> Float64Array:
         """The last exit's probabilities for every row, in one pass over the trees.
 
         The same numbers as every exit in turn (up to the rounding of summing the

@@ -28,14 +28,17 @@ computes its last exit in one pass serves the reference that way, and costs its 
 ``a / B + b`` instead (:func:`measure_last_exit_times`).
 """
 
+from __future__ import annotations
+
 import time
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn import config_context
 
 from ._compat import num_samples
 from ._rows import safe_rows, take_rows
-from ._validation import final_step, is_frame
+from ._validation import Estimator, final_step, is_frame
 
 MAX_TIME_ROUNDS = 5
 """Policy fits at most, to reach the fixed point of the amortised costs."""
@@ -276,7 +279,9 @@ def measure_routing_times(call, n_rows, stage_times=None, path_of=None, prepare=
     return np.array([max(one - per_row, 0.0), per_row])
 
 
-def predicted_wall_clock(estimator, X, batch_size=None):
+def predicted_wall_clock(
+    estimator: Estimator, X: ArrayLike, batch_size: int | None = None
+) -> float:
     """Predicted seconds of ``estimator.predict`` on ``X``, called ``batch_size`` rows at a time.
 
     Checks the time-aware cost model against a stopwatch: the rows are routed

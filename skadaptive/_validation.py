@@ -1,8 +1,46 @@
 """Input checks shared by the estimators and the policies."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, Protocol, TypeAlias
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import column_or_1d, has_fit_parameter
+
+# -- the inputs' type hints (PEP 561) ------------------------------------------------------
+# scikit-learn, SciPy and joblib ship no type hints: their estimators, Bunch, sparse
+# matrices and Memory are Any to a type checker.  These say what the docstrings say.
+
+Estimator: TypeAlias = Any  # a scikit-learn estimator, or a multi-exit protocol model
+Float64Array: TypeAlias = NDArray[np.float64]  # probabilities, costs, times
+
+
+class _Splitter(Protocol):
+    """A cross-validation generator (scikit-learn's ``KFold``, ``ShuffleSplit``, ...)."""
+
+    def split(self, X: Any, y: Any = ..., groups: Any = ...) -> Iterable[Any]: ...
+
+    def get_n_splits(self, X: Any = ..., y: Any = ..., groups: Any = ...) -> int: ...
+
+
+class _Cache(Protocol):
+    """A ``joblib.Memory``, or anything with its ``cache``."""
+
+    def cache(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+CV: TypeAlias = int | _Splitter | Iterable[Any] | None  # folds, a splitter or the splits
+Costs: TypeAlias = ArrayLike | Literal["time"] | None
+Features: TypeAlias = (  # a kind, or callable(stage_probas, X_rows) -> 2-D array
+    Literal["summary", "proba", "proba+X"] | Callable[[list[Float64Array], Any], ArrayLike]
+)
+Loss: TypeAlias = Literal["zero_one", "top_k"] | Callable[[Any, Float64Array], ArrayLike]
+Family: TypeAlias = Literal["learned", "thresholds", "hybrid"]  # of budget mode's routers
+RandomState: TypeAlias = int | np.random.RandomState | None
+Memory: TypeAlias = str | _Cache | None  # a cache directory or a joblib.Memory
 
 
 def final_step(estimator, X):
@@ -14,7 +52,7 @@ def final_step(estimator, X):
     return estimator, X
 
 
-def check_costs(costs, n_stages, name="costs"):
+def check_costs(costs: ArrayLike, n_stages: int, name: str = "costs") -> NDArray[np.float64]:
     """Validate per-stage costs; returns a float array of shape (n_stages,)."""
     try:
         arr = np.array(costs, dtype=float)

@@ -13,20 +13,32 @@ and report the same ``proba`` / ``stage`` / ``path`` / ``cost``.  ``ThresholdPol
 is a router (:mod:`skadaptive.routers`), also importable from here.
 """
 
+from __future__ import annotations
+
+from typing import Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils import Bunch
 from sklearn.utils.validation import column_or_1d
 
 from ._losses import as_outputs, output_classes, stage_losses
 from ._plain_routers import ThresholdPolicy
-from ._validation import check_costs
+from ._validation import Loss, check_costs
 
 __all__ = ["ThresholdPolicy", "oracle_route"]
 
 
 def oracle_route(
-    stage_outputs, y, costs=None, *, topology="chain", loss="zero_one", top_k=5, classes=None
-):
+    stage_outputs: ArrayLike,
+    y: ArrayLike,
+    costs: ArrayLike | None = None,
+    *,
+    topology: Literal["chain", "jump"] = "chain",
+    loss: Loss = "zero_one",
+    top_k: int = 5,
+    classes: ArrayLike | None = None,
+) -> Bunch:
     """The cheapest route whose answer has the lowest loss, per row (needs ``y``).
 
     Each row answers at the stage of smallest loss (right, where any stage is

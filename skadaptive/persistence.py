@@ -58,10 +58,14 @@ array([1, 4, 0, 5, 3, 6, 9, 6, 1, 7])
 1.0
 """
 
+from __future__ import annotations
+
 import io
 import json
 import os
 import zipfile
+from collections.abc import Sequence
+from typing import Any, overload
 
 from ._boosting import missing_library
 from ._saving import TORCH_TEMPLATES, WEIGHTS_ONLY, setting
@@ -138,7 +142,11 @@ def _skops_io():
     return skops.io
 
 
-def dump(estimator, file=None):
+@overload
+def dump(estimator: Any, file: None = None) -> bytes: ...
+@overload
+def dump(estimator: Any, file: str | os.PathLike[str]) -> None: ...
+def dump(estimator: Any, file: str | os.PathLike[str] | None = None) -> bytes | None:
     """Save a fitted estimator in the skops format.
 
     Torch stages are saved as weights only: each module's ``state_dict``, with
@@ -255,7 +263,12 @@ def _upgrade(data):
     return out.getvalue(), _FORMAT_0_TRUSTED
 
 
-def load(file, *, trusted=(), torch_stages=()):
+def load(
+    file: str | os.PathLike[str] | bytes | bytearray,
+    *,
+    trusted: Sequence[str] = (),
+    torch_stages: Sequence[Any] = (),
+) -> Any:
     """Load an estimator saved by :func:`dump`, refusing untrusted types.
 
     Files of every earlier format are read (see :data:`FORMAT_VERSION`): their types

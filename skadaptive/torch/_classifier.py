@@ -1,14 +1,21 @@
 """TorchClassifier: a trained torch module as a scikit-learn classifier."""
 
+from __future__ import annotations
+
 import numbers
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions, fit_context
-from ._common import TorchEstimatorMixin, as_tensor
+from .._validation import Float64Array
+from ._common import Rows, TorchEstimatorMixin, as_tensor
+
+_Classifier = TypeVar("_Classifier", bound="TorchClassifier")
 
 
 class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -71,7 +78,15 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         "output": [StrOptions({"logits", "proba", "log_proba"})],
     }
 
-    def __init__(self, module, *, classes=None, device="cpu", batch_size=256, output="logits"):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        *,
+        classes: ArrayLike | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 256,
+        output: Literal["logits", "proba", "log_proba"] = "logits",
+    ) -> None:
         self.module = module
         self.classes = classes
         self.device = device
@@ -79,7 +94,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.output = output
 
     @fit_context
-    def fit(self, X=None, y=None):
+    def fit(self: _Classifier, X: Any = None, y: ArrayLike | None = None) -> _Classifier:
         """Record the classes and move the module to ``device``; no training.
 
         Parameters
@@ -99,7 +114,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self
 
     @torch.inference_mode()
-    def predict_proba(self, X):
+    def predict_proba(self, X: Rows) -> Float64Array:
         """Class probabilities, in batches of ``batch_size`` rows.
 
         The module runs in eval mode, under ``torch.inference_mode``, on
@@ -136,7 +151,7 @@ class TorchClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
             return scores
         return torch.softmax(scores, dim=1)
 
-    def predict(self, X):
+    def predict(self, X: Rows) -> NDArray[Any]:
         """Predict the most probable class of each row.
 
         Parameters

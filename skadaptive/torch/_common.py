@@ -1,17 +1,25 @@
 """What the torch wrappers share: devices, batching, cloning and persistence."""
 
+from __future__ import annotations
+
 import copy
 import io
 import warnings
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .._saving import TORCH_TEMPLATES, WEIGHTS_ONLY
 
-__all__ = ["TorchEstimatorMixin", "as_tensor", "resolve_device"]
+__all__ = ["Rows", "TorchEstimatorMixin", "as_tensor", "resolve_device"]
+
+Rows: TypeAlias = NDArray[Any] | torch.Tensor | Sequence[Any]
+"""Input rows of a torch wrapper: an array, a tensor or a sequence of rows (sliced in batches)."""
 
 
 def resolve_device(device):
@@ -98,7 +106,7 @@ class TorchEstimatorMixin:
     Subclasses list their module-valued attributes in ``_module_attributes``.
     """
 
-    _module_attributes = ()
+    _module_attributes: tuple[str, ...] = ()
 
     def __sklearn_clone__(self):
         # Like FrozenEstimator: a clone shares the trained modules, it does not copy them.

@@ -16,7 +16,11 @@ a Python branch on that size, so the exported graph does not stop early when no 
 goes on: the later blocks then run on zero rows.
 """
 
+from __future__ import annotations
+
 import json
+import os
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -58,6 +62,9 @@ class EarlyExitModule(torch.nn.Module):
     n_features_in : int
         The width of the input rows.
     """
+
+    policy_weights: torch.Tensor  # buffers, registered in __init__
+    policy_intercept: torch.Tensor
 
     def __init__(
         self, blocks, heads, features, weights, intercept, classes, exit_costs, n_features_in
@@ -103,7 +110,7 @@ def _tracing():
     return torch.compiler.is_exporting() or torch.compiler.is_compiling()
 
 
-def export_adaptive(estimator):
+def export_adaptive(estimator: Any) -> EarlyExitModule:
     """The fitted early-exit estimator as one plain ``torch.nn.Module``, for serving.
 
     The module holds the network's blocks and heads (shared with the estimator, not
@@ -200,7 +207,12 @@ def export_adaptive(estimator):
     return module.eval()
 
 
-def save_adaptive(estimator, file, *, example=None):
+def save_adaptive(
+    estimator: Any,
+    file: str | os.PathLike[str] | IO[bytes],
+    *,
+    example: torch.Tensor | None = None,
+) -> torch.export.ExportedProgram:
     """Export the fitted estimator with ``torch.export`` and save it for serving.
 
     :func:`export_adaptive`'s module is exported with a dynamic batch dimension
@@ -270,7 +282,7 @@ def save_adaptive(estimator, file, *, example=None):
         "n_features_in": module.n_features_in,
     }
     try:
-        metadata = json.dumps(metadata)
+        metadata_json = json.dumps(metadata)
     except TypeError as exc:
         raise TypeError(
             f"save_adaptive writes the labels as JSON; these are not: {module.classes!r}."
@@ -278,7 +290,7 @@ def save_adaptive(estimator, file, *, example=None):
     batch = torch.export.Dim("batch", min=0)
     with torch.no_grad():
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, file, extra_files={METADATA_FILE: metadata})
+    torch.export.save(program, file, extra_files={METADATA_FILE: metadata_json})
     return program
 
 

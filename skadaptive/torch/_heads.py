@@ -1,33 +1,41 @@
 """Training exit heads on a frozen, pretrained backbone (the paper's setting)."""
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import column_or_1d
 
 from .._losses import encode_labels
-from ._common import as_tensor, resolve_device
+from .._validation import RandomState
+from ._common import Rows, as_tensor, resolve_device
 
 logger = logging.getLogger("skadaptive")
 
+_Heads = TypeVar("_Heads", bound=Sequence[torch.nn.Module])
+
 
 def train_exit_heads(
-    blocks,
-    heads,
-    X,
-    y,
+    blocks: Sequence[torch.nn.Module],
+    heads: _Heads,
+    X: Rows,
+    y: ArrayLike,
     *,
-    classes=None,
-    frozen_heads=(),
-    epochs=5,
-    lr=1e-3,
-    batch_size=128,
-    device="cpu",
-    random_state=None,
-    verbose=0,
-):
+    classes: ArrayLike | None = None,
+    frozen_heads: Sequence[int] = (),
+    epochs: int = 5,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    random_state: RandomState = None,
+    verbose: int = 0,
+) -> _Heads:
     """Train exit heads on the activations of a frozen backbone.
 
     The blocks are not trained (their parameters keep ``requires_grad`` as it was
@@ -94,7 +102,7 @@ def train_exit_heads(
     if len(blocks) != len(heads):
         raise ValueError(f"Need one head per block; got {len(blocks)} and {len(heads)}.")
     device = resolve_device(device)
-    y = column_or_1d(y)
+    y = cast("NDArray[Any]", column_or_1d(y))  # sklearn is not typed
     classes = np.unique(y) if classes is None else np.asarray(classes)
     targets = torch.as_tensor(encode_labels(y, classes), device=device)
     if not isinstance(X, torch.Tensor):
@@ -117,7 +125,7 @@ def train_exit_heads(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             h = as_tensor(X[idx], device)
-            loss = 0.0
+            loss: Any = 0.0  # a tensor once a head's loss is added
             for k, block in enumerate(blocks):
                 with torch.no_grad():
                     h = block(h)

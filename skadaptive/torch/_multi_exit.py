@@ -1,17 +1,26 @@
 """MultiExitNetwork: blocks with an exit head after each, routed on the device."""
 
+from __future__ import annotations
+
 import numbers
 import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, fit_context
 from .._features import EPS, N_TOP
 from .._stages import iter_stage_outputs
-from ._common import TorchEstimatorMixin, as_tensor
+from .._validation import Float64Array
+from ._common import Rows, TorchEstimatorMixin, as_tensor
+
+_Network = TypeVar("_Network", bound="MultiExitNetwork")
 
 
 class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -99,8 +108,15 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
     }
 
     def __init__(
-        self, blocks, heads, *, classes=None, device="cpu", batch_size=256, exit_costs=None
-    ):
+        self,
+        blocks: Sequence[torch.nn.Module],
+        heads: Sequence[torch.nn.Module],
+        *,
+        classes: ArrayLike | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 256,
+        exit_costs: ArrayLike | None = None,
+    ) -> None:
         self.blocks = blocks
         self.heads = heads
         self.classes = classes
@@ -109,7 +125,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.exit_costs = exit_costs
 
     @fit_context
-    def fit(self, X=None, y=None):
+    def fit(self: _Network, X: Any = None, y: ArrayLike | None = None) -> _Network:
         """Record the classes and exits and move the modules to ``device``; no training.
 
         Parameters
@@ -136,7 +152,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self
 
     # -- the multi-exit protocol -------------------------------------------------
-    def init_exits(self, X):
+    def init_exits(self, X: Rows) -> dict[str, Any]:
         """Start routing ``X``: nothing is computed or copied to the device yet.
 
         Parameters
@@ -172,7 +188,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return torch.cat(acts), torch.cat(probas)
 
     @torch.inference_mode()
-    def predict_exit_proba(self, state, k, rows):
+    def predict_exit_proba(self, state: dict[str, Any], k: int, rows: ArrayLike) -> Float64Array:
         """Run block ``k`` and head ``k`` on ``rows``; keep their activations on the device.
 
         Parameters
@@ -212,7 +228,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return proba.cpu().double().numpy()
 
     @torch.inference_mode()
-    def route_linear(self, X, rule):
+    def route_linear(self, X: Rows, rule: Bunch) -> tuple[Float64Array, NDArray[np.int64]]:
         """Route every row of ``X`` on the device, with linear exit policies.
 
         The optional part of the multi-exit protocol that
@@ -274,7 +290,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return out_proba.cpu().double().numpy(), out_stage.cpu().numpy()
 
     @torch.inference_mode()
-    def measure_exit_costs(self, X, repeats=7):
+    def measure_exit_costs(self, X: Rows, repeats: int = 7) -> Float64Array:
         """Median seconds per row of each exit's block and head, timed on the device.
 
         Every row of ``X`` runs every exit, ``batch_size`` rows per forward pass,
@@ -322,7 +338,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         return np.median(times[1:], axis=0) / len(X_t)
 
     @torch.inference_mode()
-    def predict_proba(self, X):
+    def predict_proba(self, X: Rows) -> Float64Array:
         """Compute the probabilities at the last exit (the full network) for every row.
 
         Every row runs every block and head (no routing); the last exit answers.
@@ -340,7 +356,7 @@ class MultiExitNetwork(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
         *_, proba = iter_stage_outputs(self, X, self.classes_)  # every exit, every row
         return proba
 
-    def predict(self, X):
+    def predict(self, X: Rows) -> NDArray[Any]:
         """Predict the most probable class at the last exit (the full network).
 
         Parameters
