@@ -117,7 +117,9 @@ class ExitShareDisplay:
             _, ax = plt.subplots()
         self.bars_ = ax.bar(self.stage_names_, self.shares_, **kwargs)
         ax.bar_label(self.bars_, labels=[f"{share:.0%}" for share in self.shares_])
-        ax.set(xlabel="answering stage", ylabel="share of rows", ylim=(0, 1))
+        # room above a full bar for its label; the ticks stop at 100%
+        ax.set(xlabel="answering stage", ylabel="share of rows", ylim=(0, 1.1))
+        ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         name = self.name if name is None else name
         if name:
             ax.set_title(name)
