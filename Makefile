@@ -9,7 +9,7 @@ PACKAGE_VENV := build/package-venv
 OLDEST_SKLEARN := 1.6.1
 OLDEST_VENV := build/oldest-venv
 
-.PHONY: demo test test-oldest package-test docs docs-open bench setup clean
+.PHONY: demo test test-oldest package-test docs docs-open docs-screenshots bench setup clean
 
 $(BIN)/.demo-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,16 @@ docs: $(BIN)/.docs-installed
 docs-open:
 	@test -f docs/_build/html/index.html || $(MAKE) docs
 	$(BIN)/python -m webbrowser -t "file://$(CURDIR)/docs/_build/html/index.html"
+
+# Screenshots of the built site in a real headless browser (Debian: apt install chromium).
+docs-screenshots:
+	@test -f docs/_build/html/index.html || $(MAKE) docs
+	mkdir -p docs/_build/screenshots
+	for page in index auto_examples/plot_network_selection benchmarks; do \
+		chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars \
+			--window-size=1400,2400 --screenshot=docs/_build/screenshots/$$(basename $$page).png \
+			"file://$(CURDIR)/docs/_build/html/$$page.html"; \
+	done
 
 bench: setup
 	$(BIN)/python benchmarks/bench_letter.py

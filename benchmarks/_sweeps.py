@@ -76,6 +76,30 @@ def sweep_learned(
     return records
 
 
+def sweep_cv(out_val, y_val, out_test, y_test, params, fit_router, n_splits, seed):
+    """Any router over its parameter grid, estimated on validation as ``sweep_learned`` does.
+
+    ``fit_router(param, outputs, y)`` returns a fitted router (anything with ``route``).
+    Validation figures are out of fold (``n_splits`` stratified folds of the validation
+    split); the test figures come from a refit on the whole validation split.
+    """
+    folds = list(
+        StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(
+            out_val[:, 0], y_val
+        )
+    )
+    records = []
+    for param in params:
+        val_proba = np.zeros_like(out_val[:, 0])
+        val_cost = np.zeros(len(y_val))
+        for fit_rows, held in folds:
+            res = fit_router(param, out_val[fit_rows], y_val[fit_rows]).route(out_val[held])
+            val_proba[held], val_cost[held] = res.proba, res.cost
+        test = routed(fit_router(param, out_val, y_val).route(out_test), y_test)
+        records.append(_record(param, (accuracy(val_proba, y_val), float(val_cost.mean())), test))
+    return records
+
+
 def sweep_threshold(out_val, y_val, out_test, y_test, costs, grid, classes, criterion="max_proba"):
     """Threshold baseline over its grid: it learns nothing, so validation selects it directly."""
     records = []
