@@ -71,7 +71,8 @@ docs-open:
 	@test -f docs/_build/html/index.html || $(MAKE) docs
 	$(BIN)/python -m webbrowser -t "file://$(CURDIR)/docs/_build/html/index.html"
 
-# Screenshots of the built site in a real headless browser (Debian: apt install chromium).
+# Screenshots of the built site in a real headless browser (Debian: apt install chromium);
+# docs/_screenshots/ keeps reduced copies of the last ones taken.
 docs-screenshots:
 	@test -f docs/_build/html/index.html || $(MAKE) docs
 	mkdir -p docs/_build/screenshots
