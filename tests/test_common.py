@@ -42,7 +42,10 @@ CASES = [
     ),
     (
         EarlyExitClassifier(
-            RandomForestClassifier(n_estimators=16, random_state=0), exits=[4, 8, 16], cv=3
+            RandomForestClassifier(n_estimators=16, random_state=0),
+            exits=[4, 8, 16],
+            cv=3,
+            random_state=0,
         ),
         WEIGHT_CHECKS_FAIL,
     ),
