@@ -6,13 +6,9 @@ from the docstrings (numpydoc), and the gallery runs the scripts of ``examples/`
 """
 
 import os
-import sys
-from pathlib import Path
 
-import skadaptive
+import skadaptive  # the installed package (make docs installs it, editable, in .venv)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 # The gallery's figures are drawn without a display.
 os.environ.setdefault("MPLBACKEND", "Agg")
 

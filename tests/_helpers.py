@@ -10,6 +10,7 @@ Builders used by one module only stay in that module.
 """
 
 import functools
+import importlib.util
 
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
@@ -21,6 +22,30 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
 
 from skadaptive import NetworkSelectionClassifier
+
+# -- the public API -----------------------------------------------------------------------
+
+# What the API reference, the type hints and the docstring checks cover.
+PUBLIC_MODULES = [
+    "skadaptive",
+    "skadaptive.routers",
+    "skadaptive.baselines",
+    "skadaptive.stages",
+    "skadaptive.metrics",
+    "skadaptive.plotting",
+    "skadaptive.persistence",
+    "skadaptive.exceptions",
+    "skadaptive.torch",
+]
+# The optional dependency a public module imports (plotting imports matplotlib only to draw).
+PUBLIC_MODULE_NEEDS = {"skadaptive.torch": "torch"}
+
+
+def missing_dependency(module_name):
+    """The optional package that ``module_name`` needs and this environment lacks, or None."""
+    needed = PUBLIC_MODULE_NEEDS.get(module_name)
+    return needed if needed and importlib.util.find_spec(needed) is None else None
+
 
 # -- data ---------------------------------------------------------------------------------
 

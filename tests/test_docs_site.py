@@ -2,25 +2,13 @@
 ``make docs``, warnings as errors)."""
 
 import importlib
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from _helpers import PUBLIC_MODULES, missing_dependency
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PUBLIC_MODULES = [
-    "skadaptive",
-    "skadaptive.routers",
-    "skadaptive.baselines",
-    "skadaptive.stages",
-    "skadaptive.metrics",
-    "skadaptive.plotting",
-    "skadaptive.persistence",
-    "skadaptive.exceptions",
-    "skadaptive.torch",
-]
-OPTIONAL = {"skadaptive.torch": "torch", "skadaptive.plotting": "matplotlib"}
 
 
 def _needs_docs():
@@ -31,8 +19,7 @@ def _needs_docs():
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_the_api_reference_lists_every_public_name(module_name):
     _needs_docs()
-    needed = OPTIONAL.get(module_name)
-    if needed and importlib.util.find_spec(needed) is None:
+    if needed := missing_dependency(module_name):
         pytest.skip(f"{module_name} needs {needed}")
     module = importlib.import_module(module_name)
     api = (DOCS / "api.rst").read_text()

@@ -8,25 +8,20 @@ examples, a See Also section and an extended summary); for properties PR02 and G
 """
 
 import importlib
-import importlib.util
 import inspect
 
 import pytest
+from _helpers import PUBLIC_MODULES, missing_dependency
 
 numpydoc_validation = pytest.importorskip("numpydoc.validate")
 
+# skadaptive.exceptions aside: a warning class has no numpydoc sections to validate, and
+# inherits the builtin methods of exceptions.
 MODULES = [
-    "skadaptive",
-    "skadaptive.routers",
-    "skadaptive.stages",
-    "skadaptive.baselines",
-    "skadaptive.metrics",
-    "skadaptive.persistence",
+    name
+    for name in PUBLIC_MODULES
+    if name != "skadaptive.exceptions" and not missing_dependency(name)
 ]
-if importlib.util.find_spec("matplotlib") is not None:
-    MODULES.append("skadaptive.plotting")
-if importlib.util.find_spec("torch") is not None:
-    MODULES.append("skadaptive.torch")
 
 
 def public_objects():

@@ -15,22 +15,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _helpers import PUBLIC_MODULES, missing_dependency
 
 import skadaptive
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = [
-    "skadaptive",
-    "skadaptive.routers",
-    "skadaptive.baselines",
-    "skadaptive.stages",
-    "skadaptive.metrics",
-    "skadaptive.plotting",
-    "skadaptive.persistence",
-    "skadaptive.exceptions",
-    "skadaptive.torch",
-]
-OPTIONAL = {"skadaptive.torch": "torch"}  # plotting imports matplotlib only to draw
 
 
 def _public_callables():
@@ -39,8 +28,7 @@ def _public_callables():
     (a private base class included) it is defined."""
     seen = set()
     for module_name in PUBLIC_MODULES:
-        needed = OPTIONAL.get(module_name)
-        if needed and importlib.util.find_spec(needed) is None:
+        if missing_dependency(module_name):
             continue
         module = importlib.import_module(module_name)
         for name in module.__all__:
